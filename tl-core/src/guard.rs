@@ -1,0 +1,276 @@
+//! Scope guards: [`Scope`] binds a value for a lexical scope; [`Guard`]
+//! cleans up whatever a scope bound. Both act on every way out of the scope,
+//! including a panic, and both nest.
+//!
+//! # Design
+//! `Scope` keeps the value it displaced and puts it back on drop. `Guard`
+//! binds nothing itself, so it cannot hold the displaced value up front; it
+//! pushes a *shield* instead when a value is already bound on entry (bound by
+//! an enclosing scope). While shielded, the first `set` or `remove` inside the
+//! guard moves that enclosing value into the shield rather than returning it,
+//! and the guard's drop puts it back. That is how
+//! `#[thread_local_scoped]` handlers nested in one another restore the outer
+//! binding even when the inner body rebinds without knowing about the outer one.
+//!
+//! # Invariants
+//! - Every bind increments the thread's sequence number and records it in the
+//!   entry; a guard takes a sequence number too, so "bound inside this guard"
+//!   is exactly `entry.set_seq > guard.token`.
+//! - `stamp::SHIELDED` is set on an entry iff some shield for its key is on
+//!   this thread's shield stack; it sends `set`/`remove` to the slow path.
+//! - No user code (a value's `Drop`) runs while a shield or entry reference is
+//!   held: values are taken out first and dropped last.
+
+use core::any::Any;
+use core::marker::PhantomData;
+use core::panic::Location;
+
+use crate::clock;
+use crate::entry::{BindMeta, Entry, stamp};
+use crate::map::{self, LocalMap, drop_caught};
+
+pub(crate) struct Shield {
+    key_id: u64,
+    token: u64,
+    /// The enclosing scope's value and its bind sequence number, once this
+    /// guard's scope rebinds or removes it.
+    saved: Option<(Box<dyn Any>, u64)>,
+}
+
+/// Runs `f` on this thread's shield stack. `f` must not run user code.
+fn with_shields<R>(map: &LocalMap, f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
+    let mut ptr = map.shields.get();
+    if ptr.is_null() {
+        ptr = Box::into_raw(Box::default());
+        map.shields.set(ptr);
+    }
+    // SAFETY: the vector is owned by this thread's map and only reached
+    // here; `f` runs no user code, so it cannot re-enter and alias it.
+    f(unsafe { &mut *ptr })
+}
+
+/// Takes the shield stack for thread exit.
+pub(crate) fn take_shields(map: &LocalMap) -> Vec<Shield> {
+    let ptr = map.shields.replace(core::ptr::null_mut());
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: allocated by `with_shields` with `Box::into_raw`, and the map
+    // no longer points to it.
+    *unsafe { Box::from_raw(ptr) }
+}
+
+/// Moves the current value into the innermost shield if it was bound outside
+/// that shield's guard. Returns true if it did.
+fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
+    let header = entry.header();
+    if !header.is_set() {
+        return false;
+    }
+    let bound_seq = header.set_seq.get();
+    with_shields(map, |shields| {
+        let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
+            return false;
+        };
+        if shield.saved.is_some() || bound_seq > shield.token {
+            return false;
+        }
+        let outer = entry.unbind().expect("a bound entry yields its value");
+        shield.saved = Some((Box::new(outer), bound_seq));
+        true
+    })
+}
+
+/// `set` on a shielded entry (the caller checked it is not borrowed).
+pub(crate) fn shielded_bind<T: 'static>(map: &LocalMap, entry: &Entry<T>, value: T, meta: BindMeta) -> Option<T> {
+    if shelter(map, entry) {
+        let none = entry.bind(value, meta);
+        debug_assert!(none.is_none());
+        None
+    } else {
+        entry.bind(value, meta)
+    }
+}
+
+/// `remove` on a shielded entry (the caller checked it is not borrowed).
+pub(crate) fn shielded_unbind<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> Option<T> {
+    if shelter(map, entry) { None } else { entry.unbind() }
+}
+
+/// Drops values from a guard's `drop`: caught while unwinding, where a second
+/// panic would abort the process.
+fn drop_in_guard<V>(value: V) {
+    if std::thread::panicking() {
+        drop_caught(move || drop(value));
+    } else {
+        drop(value);
+    }
+}
+
+/// Cleans up a thread-local when dropped: removes any value bound for it
+/// since the guard was created and restores the value an enclosing scope had
+/// bound. Created by [`ThreadLocal::guard`](crate::ThreadLocal::guard); this
+/// is what `#[thread_local_scoped]` generates.
+///
+/// While the guard lives, a `set` or `remove` of a value bound *before* the
+/// guard does not hand that value back (it returns `None`): the value belongs
+/// to the enclosing scope and the guard gives it back on drop.
+///
+/// Guards must be dropped in reverse order of creation (as locals are);
+/// dropping a guard inside a `with` of the same thread-local leaves the value
+/// bound, since it is borrowed.
+#[must_use = "the guard cleans up when dropped; bind it with `let _guard = ...`"]
+pub struct Guard<T: 'static> {
+    id: u64,
+    token: u64,
+    shielded: bool,
+    _type: PhantomData<fn() -> T>,
+    /// Not `Send`: the guard acts on the thread that created it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: 'static> Guard<T> {
+    /// # Safety
+    /// `id` is the id of a key whose values are `T`.
+    pub(crate) unsafe fn enter(id: u64) -> Self {
+        map::with(|map| {
+            let token = map.next_seq();
+            let header = map.find(id);
+            // SAFETY: linked entries are live; no user code runs below.
+            let shielded = match header.map(|h| unsafe { h.as_ref() }) {
+                Some(header) if header.is_set() => {
+                    with_shields(map, |shields| shields.push(Shield { key_id: id, token, saved: None }));
+                    header.update_stamp(|s| s | stamp::SHIELDED);
+                    true
+                }
+                _ => false,
+            };
+            Self { id, token, shielded, _type: PhantomData, _not_send: PhantomData }
+        })
+    }
+
+    /// Undoes the guard's scope; returns the values to drop.
+    fn exit(&self, map: &LocalMap) -> (Option<T>, Option<Box<dyn Any>>) {
+        let (saved, still_shielded) = if self.shielded {
+            with_shields(map, |shields| {
+                let saved = shields
+                    .iter()
+                    .rposition(|s| s.token == self.token && s.key_id == self.id)
+                    .and_then(|i| shields.remove(i).saved);
+                (saved, shields.iter().any(|s| s.key_id == self.id))
+            })
+        } else {
+            (None, false)
+        };
+        // No sweep here: a sweep runs user code, and bookkeeping comes first.
+        let Some(header) = map.find_no_sweep(self.id) else {
+            return (None, saved.map(|(value, _)| value));
+        };
+        // SAFETY: the id's entries hold a `T`; no user code runs until return.
+        let entry = unsafe { Entry::<T>::from_header(header) };
+        if !still_shielded {
+            entry.header().update_stamp(|s| s & !stamp::SHIELDED);
+        }
+        if entry.stamp() & stamp::BORROW_MASK != 0 {
+            return (None, saved.map(|(value, _)| value));
+        }
+        let inner = if entry.header().set_seq.get() > self.token { entry.unbind() } else { None };
+        let unused = match saved {
+            Some((value, seq)) if !entry.header().is_set() => match value.downcast::<T>() {
+                Ok(value) => {
+                    entry.rebind_shadowed(*value, seq);
+                    None
+                }
+                Err(value) => Some(value),
+            },
+            Some((value, _)) => Some(value),
+            None => None,
+        };
+        (inner, unused)
+    }
+}
+
+impl<T: 'static> Drop for Guard<T> {
+    fn drop(&mut self) {
+        let (inner, unused) = map::with(|map| self.exit(map));
+        drop_in_guard(inner);
+        drop_in_guard(unused);
+    }
+}
+
+impl<T: 'static> core::fmt::Debug for Guard<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Guard").field("key_id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Binds a value for a scope: created by
+/// [`ThreadLocal::scope`](crate::ThreadLocal::scope), it removes the value on
+/// drop, or restores the value that was bound before (nested scopes unwind in
+/// order), on every path including a panic.
+///
+/// Like [`Guard`], a scope must be dropped on its thread, in reverse order of
+/// creation, and not inside a `with` of the same thread-local.
+#[must_use = "the value is unbound when the scope is dropped; bind it with `let _scope = ...`"]
+pub struct Scope<T: 'static> {
+    id: u64,
+    previous: Option<T>,
+    site: &'static Location<'static>,
+    heap_size: Option<fn(&T) -> usize>,
+    /// Not `Send`: the scope acts on the thread that created it.
+    _marker: PhantomData<*const ()>,
+}
+
+impl<T: 'static> Scope<T> {
+    pub(crate) fn new(
+        id: u64,
+        previous: Option<T>,
+        site: &'static Location<'static>,
+        heap_size: Option<fn(&T) -> usize>,
+    ) -> Self {
+        Self { id, previous, site, heap_size, _marker: PhantomData }
+    }
+
+    fn exit(&mut self, map: &LocalMap) -> (Option<T>, Option<T>) {
+        let previous = self.previous.take();
+        // Computed before touching the entry: the size hook is user code.
+        let meta = previous.as_ref().map(|value| BindMeta {
+            site: self.site,
+            seq: map.next_seq(),
+            now_ms: clock::coarse_ms(),
+            bytes: self.heap_size.map(|heap| size_of::<T>() + heap(value)),
+        });
+        let Some(header) = map.find_no_sweep(self.id) else {
+            return (None, previous);
+        };
+        // SAFETY: the id's entries hold a `T`; no user code runs until return.
+        let entry = unsafe { Entry::<T>::from_header(header) };
+        let s = entry.stamp();
+        if s & stamp::BORROW_MASK != 0 {
+            return (None, previous);
+        }
+        let shielded = s & stamp::SHIELDED != 0;
+        let displaced = match (previous, meta) {
+            (Some(value), Some(meta)) => {
+                if shielded { shielded_bind(map, entry, value, meta) } else { entry.bind(value, meta) }
+            }
+            _ if shielded => shielded_unbind(map, entry),
+            _ => entry.unbind(),
+        };
+        (displaced, None)
+    }
+}
+
+impl<T: 'static> Drop for Scope<T> {
+    fn drop(&mut self) {
+        let (displaced, unused) = map::with(|map| self.exit(map));
+        drop_in_guard(displaced);
+        drop_in_guard(unused);
+    }
+}
+
+impl<T: 'static> core::fmt::Debug for Scope<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scope").field("key_id", &self.id).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,357 @@
+//! Keys: the shared, reference-counted identity behind every [`ThreadLocal`].
+//!
+//! # Design
+//! A key is created lazily on a handle's first use (so a `ThreadLocal` can be a
+//! `static` with a `const` constructor) and lives in one heap block, a
+//! [`KeyBox<T>`], whose type-erased head is [`KeyShared`]. The handle holds one
+//! reference; every per-thread entry holding a value for the key holds another.
+//! That keeps a dead key's metadata readable for as long as any thread still
+//! holds one of its values, which is exactly what a leak report needs.
+//!
+//! # Invariants
+//! - Key ids come from a 64-bit counter and are never reused, so an id can never
+//!   reach a value of another key (the `thread_local` crate's issue #75).
+//! - An id belongs to exactly one `ThreadLocal<T>` handle, so every entry found
+//!   under that id stores a `T`.
+//! - `alive` goes from true to false once, when the handle is dropped.
+//!
+//! [`ThreadLocal`]: crate::ThreadLocal
+
+use core::fmt;
+use core::panic::Location;
+use core::ptr::NonNull;
+
+use crate::entry::{Entry, EntryHeader};
+use crate::inherit::Installer;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering, fence};
+
+/// How long a value is meant to stay bound on a thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Bound for one task (a request, a job) and removed before the task ends,
+    /// like a Java `ThreadLocal` cleared in a `finally` block. A value still
+    /// bound when its task ends on a pooled thread is a leak. The default.
+    #[default]
+    TaskScoped,
+    /// A deliberate per-thread cache that lives as long as its thread (a
+    /// scratch buffer, a per-thread RNG). Never reported as unreleased.
+    PerThread,
+}
+
+impl Policy {
+    /// `"task-scoped"` or `"per-thread"`, as used in reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskScoped => "task-scoped",
+            Self::PerThread => "per-thread",
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Optional per-key behaviour, chosen by the handle's `const` builder methods.
+pub(crate) struct Hooks<T> {
+    /// Java's `InheritableThreadLocal.childValue`, plus the `Send`-bounded
+    /// packer that moves the child's copy to the new thread.
+    pub(crate) inherit: Option<InheritHooks<T>>,
+    /// Heap bytes owned by a value, added to `size_of::<T>()` in reports.
+    pub(crate) heap_size: Option<fn(&T) -> usize>,
+    /// Opt-in rendering of a value in reports (off by default: values hold secrets).
+    pub(crate) reveal: Option<fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result>,
+}
+
+impl<T> Clone for Hooks<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Hooks<T> {}
+
+impl<T> Hooks<T> {
+    pub(crate) const NONE: Self = Self { inherit: None, heap_size: None, reveal: None };
+}
+
+pub(crate) struct InheritHooks<T> {
+    pub(crate) child_value: fn(&T) -> T,
+    /// Built where `T: Send` is known, so the erased key can move a `T` to the child.
+    pub(crate) package: fn(KeyRef, T) -> Installer,
+}
+
+impl<T> Clone for InheritHooks<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for InheritHooks<T> {}
+
+/// A name and declaration site given to a key after construction, by a derive
+/// or a framework that knows the field better than the constructor call did.
+#[derive(Clone, Copy)]
+struct Label {
+    name: &'static str,
+    declared_at: &'static Location<'static>,
+}
+
+/// Type-erased operations on a key's values, one static table per `T`.
+pub(crate) struct KeyOps {
+    /// Frees an entry of this key, dropping its value if one is bound.
+    pub(crate) drop_entry: unsafe fn(NonNull<EntryHeader>),
+    free_key: unsafe fn(NonNull<KeyShared>),
+    pub(crate) inherit: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<Installer>,
+    pub(crate) reveal: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<String>,
+}
+
+/// The type-erased head of a key's heap block.
+#[repr(C)]
+pub(crate) struct KeyShared {
+    refs: AtomicUsize,
+    pub(crate) id: u64,
+    name: Option<&'static str>,
+    type_name: &'static str,
+    declared_at: &'static Location<'static>,
+    pub(crate) policy: Policy,
+    pub(crate) value_size: usize,
+    /// The key has an inherit hook (cheap filter for `inherit::capture`).
+    pub(crate) inheritable: bool,
+    /// The key opted in to showing values in own-thread reports.
+    pub(crate) revealing: bool,
+    label: OnceLock<Label>,
+    alive: AtomicBool,
+    pub(crate) ops: &'static KeyOps,
+}
+
+/// A key's heap block: the erased head followed by the typed hooks.
+#[repr(C)]
+pub(crate) struct KeyBox<T> {
+    shared: KeyShared,
+    hooks: Hooks<T>,
+}
+
+/// What a handle knows about its key before the key exists.
+pub(crate) struct KeySpec<T> {
+    pub(crate) name: Option<&'static str>,
+    pub(crate) declared_at: &'static Location<'static>,
+    pub(crate) policy: Policy,
+    pub(crate) hooks: Hooks<T>,
+}
+
+impl<T: 'static> KeyBox<T> {
+    const OPS: &'static KeyOps = &KeyOps {
+        drop_entry: Entry::<T>::drop_erased,
+        free_key: Self::free,
+        inherit: Self::inherit,
+        reveal: Self::reveal,
+    };
+
+    /// Allocates a new key with a fresh id; the caller owns the one reference.
+    pub(crate) fn create(spec: &KeySpec<T>) -> NonNull<KeyShared> {
+        let boxed = Box::new(Self {
+            shared: KeyShared {
+                refs: AtomicUsize::new(1),
+                id: NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed),
+                name: spec.name,
+                type_name: core::any::type_name::<T>(),
+                declared_at: spec.declared_at,
+                policy: spec.policy,
+                value_size: size_of::<T>(),
+                inheritable: spec.hooks.inherit.is_some(),
+                revealing: spec.hooks.reveal.is_some(),
+                label: OnceLock::new(),
+                alive: AtomicBool::new(true),
+                ops: Self::OPS,
+            },
+            hooks: spec.hooks,
+        });
+        NonNull::from(Box::leak(boxed)).cast()
+    }
+
+    /// # Safety
+    /// `key` heads a `KeyBox<T>` whose reference count just reached zero.
+    unsafe fn free(key: NonNull<KeyShared>) {
+        // SAFETY: `KeyShared` is the first field of the `repr(C)` `KeyBox<T>`
+        // that `create` leaked, and no reference to it remains.
+        drop(unsafe { Box::from_raw(key.cast::<Self>().as_ptr()) });
+    }
+
+    /// # Safety
+    /// `key` heads a live `KeyBox<T>`.
+    pub(crate) unsafe fn hooks<'a>(key: NonNull<KeyShared>) -> &'a Hooks<T> {
+        // SAFETY: the caller guarantees `key` heads a live `KeyBox<T>` (repr(C),
+        // head first), and hooks are never written after `create`.
+        unsafe { &(*key.cast::<Self>().as_ptr()).hooks }
+    }
+
+    /// # Safety
+    /// Called on the entry's owning thread; `key` heads a live `KeyBox<T>` and
+    /// `entry` is a live entry of that key.
+    unsafe fn inherit(key: NonNull<KeyShared>, entry: NonNull<EntryHeader>) -> Option<Installer> {
+        // SAFETY: guaranteed by the caller.
+        let hooks = unsafe { Self::hooks(key) }.inherit?;
+        // SAFETY: entries of this key store a `T`; we are on the owning thread.
+        let entry = unsafe { Entry::<T>::from_header(entry) };
+        let child = entry.with_shared(|value| (hooks.child_value)(value))?;
+        // SAFETY: `key` is live; the installer holds its own reference.
+        let key = unsafe { KeyRef::clone_from_raw(key) };
+        Some((hooks.package)(key, child))
+    }
+
+    /// # Safety
+    /// As for [`Self::inherit`].
+    unsafe fn reveal(key: NonNull<KeyShared>, entry: NonNull<EntryHeader>) -> Option<String> {
+        // SAFETY: guaranteed by the caller.
+        let reveal = unsafe { Self::hooks(key) }.reveal?;
+        struct Shown<'a, T>(&'a T, fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result);
+        impl<T> fmt::Display for Shown<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                (self.1)(self.0, f)
+            }
+        }
+        // SAFETY: entries of this key store a `T`; we are on the owning thread.
+        let entry = unsafe { Entry::<T>::from_header(entry) };
+        entry.with_shared(|value| Shown(value, reveal).to_string())
+    }
+}
+
+impl KeyShared {
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Marks the key dead. Returns false if it already was.
+    pub(crate) fn kill(&self) -> bool {
+        self.alive.swap(false, Ordering::AcqRel)
+    }
+
+    /// References held by the handle, entries and in-flight inheritance.
+    pub(crate) fn ref_count(&self) -> usize {
+        self.refs.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_label(&self, name: &'static str, declared_at: &'static Location<'static>) -> bool {
+        self.label.set(Label { name, declared_at }).is_ok()
+    }
+
+    pub(crate) fn name(&self) -> Option<&'static str> {
+        self.label.get().map(|l| l.name).or(self.name)
+    }
+
+    pub(crate) fn declared_at(&self) -> &'static Location<'static> {
+        self.label.get().map_or(self.declared_at, |l| l.declared_at)
+    }
+
+    /// A copy of the reportable metadata.
+    pub(crate) fn info(&self) -> KeyInfo {
+        KeyInfo {
+            id: self.id,
+            name: self.name(),
+            type_name: self.type_name,
+            declared_at: self.declared_at(),
+            policy: self.policy,
+            alive: self.is_alive(),
+        }
+    }
+}
+
+/// An owned reference to a key.
+pub(crate) struct KeyRef(NonNull<KeyShared>);
+
+// SAFETY: `KeyShared` is only read through shared references and its mutable
+// state is atomic; the typed tail holds only `fn` pointers.
+unsafe impl Send for KeyRef {}
+// SAFETY: as above.
+unsafe impl Sync for KeyRef {}
+
+impl KeyRef {
+    /// Takes over one reference previously leaked with [`Self::into_raw`] or
+    /// returned by [`KeyBox::create`].
+    ///
+    /// # Safety
+    /// The caller owns one reference to the live key at `ptr`.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<KeyShared>) -> Self {
+        Self(ptr)
+    }
+
+    /// Adds a reference to the live key at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` is a live key (someone holds a reference for the whole call).
+    pub(crate) unsafe fn clone_from_raw(ptr: NonNull<KeyShared>) -> Self {
+        // SAFETY: the key is live, guaranteed by the caller.
+        unsafe { ptr.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+        Self(ptr)
+    }
+
+    pub(crate) fn into_raw(self) -> NonNull<KeyShared> {
+        let ptr = self.0;
+        core::mem::forget(self);
+        ptr
+    }
+
+    pub(crate) fn as_ptr(&self) -> NonNull<KeyShared> {
+        self.0
+    }
+}
+
+impl core::ops::Deref for KeyRef {
+    type Target = KeyShared;
+    fn deref(&self) -> &KeyShared {
+        // SAFETY: we own a reference, so the key is live.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Clone for KeyRef {
+    fn clone(&self) -> Self {
+        // SAFETY: we own a reference, so the key is live.
+        unsafe { Self::clone_from_raw(self.0) }
+    }
+}
+
+impl Drop for KeyRef {
+    fn drop(&mut self) {
+        // The Release/Acquire pair orders every use of the key before its free,
+        // as in `Arc`.
+        if self.refs.fetch_sub(1, Ordering::Release) == 1 {
+            fence(Ordering::Acquire);
+            // SAFETY: that was the last reference; `ops.free_key` matches the
+            // `KeyBox<T>` this key was created as.
+            unsafe { (self.ops.free_key)(self.0) };
+        }
+    }
+}
+
+/// Everything a report needs to know about a key. Never contains a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KeyInfo {
+    /// Unique for the life of the process, never reused.
+    pub id: u64,
+    /// The name given with `named` (or by the derive), if any.
+    pub name: Option<&'static str>,
+    /// `core::any::type_name` of the value type.
+    pub type_name: &'static str,
+    /// Where the `ThreadLocal` was declared (the constructor call, or the
+    /// field, when named by the derive).
+    pub declared_at: &'static Location<'static>,
+    /// Task-scoped or per-thread.
+    pub policy: Policy,
+    /// False once the `ThreadLocal` handle was dropped.
+    pub alive: bool,
+}
+
+impl KeyInfo {
+    /// The name, or `ThreadLocal<type>@file:line` when the key has none.
+    pub fn display_name(&self) -> String {
+        match self.name {
+            Some(name) => name.to_owned(),
+            None => format!("ThreadLocal<{}>@{}", self.type_name, self.declared_at),
+        }
+    }
+}

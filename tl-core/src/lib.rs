@@ -1,0 +1,125 @@
+//! Java-semantics thread-locals for Rust, with weak keys, eager reclaim of
+//! dead keys' values, and a registry an auditor can inspect.
+//!
+//! # The problem this solves
+//! Java's `ThreadLocal` keeps each thread's values in a `ThreadLocalMap` keyed
+//! by weak references. When a `ThreadLocal` dies, its values stay on every
+//! thread that set them until that thread touches its map again or exits. In
+//! a thread pool threads never exit, so the values leak: memory grows, pooled
+//! resources (a bound database connection) are never returned, and one
+//! request's data is visible to the next request on the same thread. The
+//! cure is `remove()` in a `finally`:
+//!
+//! ```java
+//! private static final ThreadLocal<Connection> CONN = new ThreadLocal<>();
+//!
+//! void placeOrder(Order order) {
+//!     CONN.set(pool.getConnection());
+//!     try {
+//!         insertOrder(order);          // reads CONN.get() deep in the call chain
+//!     } finally {
+//!         CONN.remove();               // forget this and the pooled thread keeps it
+//!     }
+//! }
+//! ```
+//!
+//! The same in Rust, where the guard runs on every way out, including `?` and
+//! a panic, and nested handlers restore the outer binding:
+//!
+//! ```
+//! use tl_core::ThreadLocal;
+//! # struct Connection; struct Order; struct Pool;
+//! # impl Pool { fn get(&self) -> Connection { Connection } }
+//! # fn insert_order(_: &Order) -> Result<(), String> { Ok(()) }
+//!
+//! static CONN: ThreadLocal<Connection> = ThreadLocal::new().named("CONN");
+//!
+//! fn place_order(pool: &Pool, order: Order) -> Result<(), String> {
+//!     let _conn = CONN.scope(pool.get()); // unbound when `_conn` drops
+//!     insert_order(&order)?;              // reads CONN.with(..) deep in the call chain
+//!     Ok(())
+//! }
+//! # place_order(&Pool, Order).unwrap();
+//! # assert!(!CONN.is_set());
+//! ```
+//!
+//! (`tl-macros`' `#[thread_local_scoped(CONN)]` writes that guard for you.)
+//!
+//! # What is different from Java
+//! - Key death is exact: dropping a `ThreadLocal` that is a field of a
+//!   service kills its key now, not at the next garbage collection. The
+//!   dropping thread's value is dropped at once; every other thread holding a
+//!   value is told through a cheap epoch check and drops it (on its own
+//!   thread, since values need not be `Send`) at its next thread-local access.
+//! - Every value is visible to an auditor: [`registry`] snapshots any live
+//!   thread's entries without stopping it, [`death`] streams key deaths, and
+//!   [`checkpoint`] tells what a task left behind. tl-core itself never logs;
+//!   `tl-audit` turns this data into reports.
+//! - Each key carries a name, its declaration site, its value type and a
+//!   [`Policy`]: task-scoped (the default; must be removed before a pooled
+//!   thread's task ends) or per-thread (a deliberate cache).
+//!
+//! | Java | tl-core |
+//! |---|---|
+//! | `new ThreadLocal<>()` | [`ThreadLocal::new`] (`const`, usable in a `static`) |
+//! | `ThreadLocal.withInitial(supplier)` / `initialValue()` | [`ThreadLocal::with_initial`], [`ThreadLocal::with_initial_fn`] |
+//! | `get()` | [`ThreadLocal::get`] (clone), [`ThreadLocal::with`] (borrow) |
+//! | `set(v)` | [`ThreadLocal::set`] (returns the old value) |
+//! | `remove()` | [`ThreadLocal::remove`] (returns the value) |
+//! | `try { set } finally { remove }` | [`ThreadLocal::scope`], [`ThreadLocal::guard`] |
+//! | `InheritableThreadLocal`, `childValue` | [`ThreadLocal::inheritable`], [`ThreadLocal::inheritable_with`], [`thread::spawn`] |
+//! | `ReferenceQueue` of dead keys | [`death::subscribe`] |
+//!
+//! # Reentrancy and thread exit
+//! A value's `Drop`, an initializer and a `with` closure may use any
+//! thread-local, including the same one, except that a value cannot be
+//! replaced or removed while it is borrowed (that panics, like `RefCell`, or
+//! returns [`AccessError::Borrowed`] from the `try_` methods). When a thread
+//! exits, its values are dropped on it; a destructor running after that sees
+//! no values, and `set` drops its argument at once. Panics from values that
+//! tl-core drops itself (dead keys, thread exit) are caught and counted in
+//! [`stats`], so they can neither abort a thread exit nor surface in an
+//! unrelated access.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod entry;
+mod error;
+mod guard;
+mod key;
+mod local;
+mod map;
+mod ops;
+mod sync;
+mod table;
+
+pub mod checkpoint;
+pub mod clock;
+pub mod death;
+pub mod inherit;
+pub mod registry;
+pub mod thread;
+
+pub use error::{AccessError, SetError};
+pub use guard::{Guard, Scope};
+pub use key::{KeyInfo, Policy};
+pub use local::ThreadLocal;
+
+/// Process-wide counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Threads currently registered (holding or having held values).
+    pub threads: usize,
+    /// Panics caught while tl-core dropped values itself (dead keys, thread exit).
+    pub drop_panics: u64,
+}
+
+/// Process-wide counters.
+pub fn stats() -> Stats {
+    Stats {
+        threads: registry::threads().len(),
+        drop_panics: map::DROP_PANICS.load(sync::Ordering::Relaxed),
+    }
+}

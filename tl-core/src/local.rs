@@ -1,0 +1,581 @@
+//! [`ThreadLocal`]: the handle users declare.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::panic::Location;
+use core::ptr::{self, NonNull};
+
+use crate::death;
+use crate::entry::Entry;
+use crate::error::{AccessError, SetError};
+use crate::guard::{Guard, Scope};
+use crate::inherit;
+use crate::key::{Hooks, InheritHooks, KeyBox, KeyInfo, KeyRef, KeyShared, KeySpec, Policy};
+use crate::map;
+use crate::ops;
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+
+/// A thread-local variable with Java's semantics: each thread sees its own
+/// value, bound with [`set`](Self::set) and unbound with [`remove`](Self::remove).
+///
+/// Usable as a `static` (every constructor is `const`, and the underlying key
+/// is created on first use) or as an ordinary field: dropping a non-static
+/// `ThreadLocal` kills its key, and every thread's value for it is dropped on
+/// that thread at its next thread-local access, or at once on the dropping
+/// thread. The values a thread still holds for a dead key are what the audit
+/// registry reports as stale.
+///
+/// Values need not be `Send` (an `Rc` or `RefCell` works); they are only ever
+/// touched, and dropped, on the thread that bound them.
+///
+/// ```
+/// use tl_core::ThreadLocal;
+///
+/// static CURRENT_USER: ThreadLocal<String> = ThreadLocal::new().named("CURRENT_USER");
+///
+/// assert_eq!(CURRENT_USER.set("alice".to_owned()), None);
+/// assert_eq!(CURRENT_USER.get().as_deref(), Some("alice"));
+/// assert_eq!(CURRENT_USER.with(|user| user.map(String::len)), Some(5));
+/// assert_eq!(CURRENT_USER.remove().as_deref(), Some("alice"));
+/// assert!(!CURRENT_USER.is_set());
+/// ```
+pub struct ThreadLocal<T: 'static> {
+    /// The key's id once created; 0 before.
+    id: AtomicU64,
+    /// One owned key reference once created (published before `id`).
+    key: AtomicPtr<KeyShared>,
+    spec: KeySpec<T>,
+    init: Init<T>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+enum Init<T> {
+    None,
+    Fn(fn() -> T),
+    Boxed(Box<dyn Fn() -> T + Send + Sync>),
+}
+
+impl<T> Init<T> {
+    fn is_some(&self) -> bool {
+        !matches!(self, Self::None)
+    }
+
+    fn call(&self) -> Option<T> {
+        match self {
+            Self::None => None,
+            Self::Fn(f) => Some(f()),
+            Self::Boxed(f) => Some(f()),
+        }
+    }
+}
+
+// === impl ThreadLocal: construction ===
+
+impl<T: 'static> ThreadLocal<T> {
+    const fn from_parts(declared_at: &'static Location<'static>, init: Init<T>) -> Self {
+        Self {
+            id: AtomicU64::new(0),
+            key: AtomicPtr::new(ptr::null_mut()),
+            spec: KeySpec { name: None, declared_at, policy: Policy::TaskScoped, hooks: Hooks::NONE },
+            init,
+            _marker: PhantomData,
+        }
+    }
+
+    /// A thread-local with no initial value: [`get`](Self::get) returns `None`
+    /// until the thread binds one. Records the caller as the declaration site.
+    #[track_caller]
+    #[must_use]
+    pub const fn new() -> Self {
+        Self::from_parts(Location::caller(), Init::None)
+    }
+
+    /// A thread-local whose first read on each thread (and the first read
+    /// after each `remove`) binds `init()`: Java's `ThreadLocal.withInitial`.
+    ///
+    /// ```
+    /// use tl_core::ThreadLocal;
+    ///
+    /// static DEPTH: ThreadLocal<u32> = ThreadLocal::with_initial(|| 0);
+    ///
+    /// assert_eq!(DEPTH.get(), Some(0));
+    /// DEPTH.set(3);
+    /// assert_eq!(DEPTH.get(), Some(3));
+    /// DEPTH.remove();
+    /// assert_eq!(DEPTH.get(), Some(0));
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub const fn with_initial(init: fn() -> T) -> Self {
+        Self::from_parts(Location::caller(), Init::Fn(init))
+    }
+
+    /// Like [`with_initial`](Self::with_initial), for an initializer that
+    /// captures state (not usable in a `static`).
+    #[track_caller]
+    #[must_use]
+    pub fn with_initial_fn(init: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Self::from_parts(Location::caller(), Init::Boxed(Box::new(init)))
+    }
+
+    /// Names the thread-local in reports (otherwise it is shown by type and
+    /// declaration site).
+    #[must_use]
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.spec.name = Some(name);
+        self
+    }
+
+    /// Declares a deliberate per-thread cache ([`Policy::PerThread`]): its
+    /// values live as long as their thread and are never reported as unreleased.
+    #[must_use]
+    pub const fn per_thread(self) -> Self {
+        self.policy(Policy::PerThread)
+    }
+
+    /// Sets the lifetime policy (the default is [`Policy::TaskScoped`]).
+    #[must_use]
+    pub const fn policy(mut self, policy: Policy) -> Self {
+        self.spec.policy = policy;
+        self
+    }
+
+    /// Reports `size_of::<T>() + heap_size(value)` as a value's retained
+    /// bytes, instead of `size_of::<T>()` alone. Computed on the owning thread
+    /// at each bind and after each `with_mut`.
+    ///
+    /// ```
+    /// use tl_core::ThreadLocal;
+    ///
+    /// static BUFFER: ThreadLocal<Vec<u8>> = ThreadLocal::new().heap_size(|buf| buf.capacity());
+    /// ```
+    #[must_use]
+    pub const fn heap_size(mut self, heap_size: fn(&T) -> usize) -> Self {
+        self.spec.hooks.heap_size = Some(heap_size);
+        self
+    }
+
+    /// Lets reports made on the owning thread (values left behind when a task
+    /// ends) show the value with its `Debug` form. Off by default, because
+    /// thread-locals hold user ids, tokens and connections.
+    #[must_use]
+    pub const fn reveal_in_reports(mut self) -> Self
+    where
+        T: fmt::Debug,
+    {
+        self.spec.hooks.reveal = Some(<T as fmt::Debug>::fmt);
+        self
+    }
+
+    /// Makes values inheritable, like Java's `InheritableThreadLocal`: a
+    /// thread spawned with [`crate::thread::spawn`] (or any closure run after
+    /// [`crate::inherit::Inheritance::install`]) starts with a clone of the
+    /// parent's value.
+    #[must_use]
+    pub const fn inheritable(self) -> Self
+    where
+        T: Clone + Send,
+    {
+        self.inheritable_with(T::clone)
+    }
+
+    /// Like [`inheritable`](Self::inheritable), with the child's value computed
+    /// by `child_value` from the parent's (Java's `childValue`).
+    #[must_use]
+    pub const fn inheritable_with(mut self, child_value: fn(&T) -> T) -> Self
+    where
+        T: Send,
+    {
+        self.spec.hooks.inherit = Some(InheritHooks { child_value, package: inherit::package::<T> });
+        self
+    }
+}
+
+impl<T: 'static> Default for ThreadLocal<T> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// === impl ThreadLocal: the key ===
+
+impl<T: 'static> ThreadLocal<T> {
+    /// The key id, creating the key on first use.
+    #[inline]
+    fn key_id(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 { id } else { self.create_key() }
+    }
+
+    /// The key id if the key exists; `None` means no thread ever bound a value.
+    #[inline]
+    fn existing_id(&self) -> Option<u64> {
+        let id = self.id.load(Ordering::Acquire);
+        (id != 0).then_some(id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn create_key(&self) -> u64 {
+        let ours = KeyBox::<T>::create(&self.spec);
+        let published = match self.key.compare_exchange(ptr::null_mut(), ours.as_ptr(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => ours,
+            Err(theirs) => {
+                // SAFETY: `ours` was never published; we own its only reference.
+                drop(unsafe { KeyRef::from_raw(ours) });
+                // SAFETY: a published key pointer is non-null.
+                unsafe { NonNull::new_unchecked(theirs) }
+            }
+        };
+        // SAFETY: the handle's reference keeps the published key alive.
+        let id = unsafe { published.as_ref() }.id;
+        self.id.store(id, Ordering::Release);
+        id
+    }
+
+    /// A new reference to the key (which must exist).
+    fn key_ref(&self) -> KeyRef {
+        let key = NonNull::new(self.key.load(Ordering::Acquire)).expect("key created before use");
+        // SAFETY: the handle holds a reference, so the key is live.
+        unsafe { KeyRef::clone_from_raw(key) }
+    }
+
+    /// The key's id: unique for the process, never reused. Creates the key if
+    /// needed.
+    pub fn id(&self) -> u64 {
+        self.key_id()
+    }
+
+    /// This thread-local's report metadata. Creates the key if needed.
+    pub fn info(&self) -> KeyInfo {
+        self.key_id();
+        self.key_ref().info()
+    }
+
+    /// Names the key for reports after construction, unless it was labelled
+    /// already; returns whether this call labelled it. Used by
+    /// `#[derive(ThreadLocalScoped)]` to name a field `Service.field`, declared
+    /// at the field.
+    pub fn label(&self, name: &'static str, declared_at: &'static Location<'static>) -> bool {
+        self.key_id();
+        self.key_ref().set_label(name, declared_at)
+    }
+}
+
+// === impl ThreadLocal: access ===
+
+impl<T: 'static> ThreadLocal<T> {
+    /// Binds `value` on this thread, returning the value it replaces
+    /// (Java's `set`, which returns nothing).
+    ///
+    /// Inside a [`guard`](Self::guard) of this thread-local, a value bound
+    /// before the guard is not returned but kept by the guard, which restores
+    /// it on exit.
+    ///
+    /// # Panics
+    /// If the value is borrowed by an enclosing [`with`](Self::with) or
+    /// [`with_mut`](Self::with_mut) on this thread (see [`try_set`](Self::try_set)).
+    /// During thread exit, after this thread's thread-locals were destroyed,
+    /// `value` is dropped at once and `None` is returned.
+    #[inline]
+    #[track_caller]
+    pub fn set(&self, value: T) -> Option<T> {
+        match self.set_at(value, Location::caller()) {
+            Ok(previous) => previous,
+            Err(SetError { value, kind: AccessError::ThreadExiting }) => {
+                drop(value);
+                None
+            }
+            Err(SetError { value, kind: AccessError::Borrowed }) => {
+                drop(value);
+                ops::borrowed_panic()
+            }
+        }
+    }
+
+    /// Binds `value`, or hands it back with the reason it could not be bound.
+    #[inline]
+    #[track_caller]
+    pub fn try_set(&self, value: T) -> Result<Option<T>, SetError<T>> {
+        self.set_at(value, Location::caller())
+    }
+
+    #[inline]
+    fn set_at(&self, value: T, site: &'static Location<'static>) -> Result<Option<T>, SetError<T>> {
+        // SAFETY: the id is this handle's, whose values are `T`.
+        unsafe { ops::set(self.key_id(), value, site, &self.spec.hooks, || self.key_ref()) }
+    }
+
+    /// Unbinds and returns this thread's value (Java's `remove`). The next
+    /// read re-runs the initializer, if there is one.
+    ///
+    /// # Panics
+    /// If the value is borrowed by an enclosing `with`/`with_mut` on this thread.
+    #[inline]
+    pub fn remove(&self) -> Option<T> {
+        let id = self.existing_id()?;
+        // SAFETY: the id is this handle's, whose values are `T`.
+        match unsafe { ops::remove::<T>(id) } {
+            Ok(value) => value,
+            Err(AccessError::ThreadExiting) => None,
+            Err(AccessError::Borrowed) => ops::borrowed_panic(),
+        }
+    }
+
+    /// Whether a value is bound on this thread (never runs the initializer).
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        let Some(id) = self.existing_id() else { return false };
+        map::with(|map| map.find(id).is_some_and(|header| {
+            // SAFETY: linked entries are live.
+            unsafe { header.as_ref() }.is_set()
+        }))
+    }
+
+    /// Clones this thread's value out (Java's `get`), binding the initial
+    /// value first if there is an initializer and nothing is bound.
+    ///
+    /// # Panics
+    /// If the value is mutably borrowed by an enclosing `with_mut`.
+    #[inline]
+    #[track_caller]
+    pub fn get(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.with(|value| value.cloned())
+    }
+
+    /// Runs `f` with a reference to this thread's value, without cloning it,
+    /// binding the initial value first if there is an initializer and nothing
+    /// is bound. `f` may use any thread-local, including this one, except to
+    /// replace or remove this value while it is borrowed.
+    ///
+    /// After this thread's thread-locals were destroyed (thread exit), `f`
+    /// gets `None` and the initializer does not run.
+    ///
+    /// # Panics
+    /// If the value is mutably borrowed by an enclosing `with_mut` (see
+    /// [`try_with`](Self::try_with)).
+    #[inline]
+    #[track_caller]
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        match self.borrow(Location::caller()) {
+            Ok(Some(value)) => f(Some(&value)),
+            Ok(None) | Err(AccessError::ThreadExiting) => f(None),
+            Err(AccessError::Borrowed) => ops::borrowed_panic(),
+        }
+    }
+
+    /// Like [`with`](Self::with), but reports a mutable borrow or a destroyed
+    /// map as an error instead of panicking or passing `None`.
+    #[inline]
+    #[track_caller]
+    pub fn try_with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> Result<R, AccessError> {
+        match self.borrow(Location::caller())? {
+            Some(value) => Ok(f(Some(&value))),
+            None => Ok(f(None)),
+        }
+    }
+
+    /// Runs `f` with a mutable reference to this thread's value, binding the
+    /// initial value first if needed.
+    ///
+    /// # Panics
+    /// If the value is already borrowed by an enclosing `with`/`with_mut`.
+    #[track_caller]
+    pub fn with_mut<R>(&self, f: impl FnOnce(Option<&mut T>) -> R) -> R {
+        let site = Location::caller();
+        let Some(id) = self.id_for_read() else { return f(None) };
+        // SAFETY: the id is this handle's, whose values are `T`; the handle
+        // keeps the key, hence the entry, alive while `f` runs.
+        let entry = map::with(|map| unsafe { ops::find::<T>(map, id) });
+        let entry = match entry {
+            Some(entry) if entry.header().is_set() => Some(entry),
+            _ => self.initialize(id, site).unwrap_or(None),
+        };
+        let Some(entry) = entry else { return f(None) };
+        let mut value = match entry.borrow_mut() {
+            Ok(Some(value)) => value,
+            Ok(None) => return f(None),
+            Err(_) => ops::borrowed_panic(),
+        };
+        let result = f(Some(value.value()));
+        if let Some(heap) = self.spec.hooks.heap_size {
+            let bytes = size_of::<T>() + heap(value.value());
+            value.record_bytes(bytes);
+        }
+        result
+    }
+
+    /// Removes and returns the value, or `T::default()` if none was bound;
+    /// the thread-local is left unbound (unlike `Cell::take`, nothing is left
+    /// behind to leak).
+    #[inline]
+    pub fn take(&self) -> T
+    where
+        T: Default,
+    {
+        self.remove().unwrap_or_default()
+    }
+
+    /// Binds `value` and returns the previous value, or `T::default()` if none
+    /// was bound.
+    #[inline]
+    #[track_caller]
+    pub fn replace(&self, value: T) -> T
+    where
+        T: Default,
+    {
+        self.set(value).unwrap_or_default()
+    }
+
+    /// Binds `value` until the returned [`Scope`] is dropped, which removes it
+    /// or restores the value bound before, on every path including a panic.
+    ///
+    /// ```
+    /// use tl_core::ThreadLocal;
+    ///
+    /// static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new();
+    ///
+    /// {
+    ///     let _outer = REQUEST_ID.scope(1);
+    ///     {
+    ///         let _inner = REQUEST_ID.scope(2);
+    ///         assert_eq!(REQUEST_ID.get(), Some(2));
+    ///     }
+    ///     assert_eq!(REQUEST_ID.get(), Some(1));
+    /// }
+    /// assert_eq!(REQUEST_ID.get(), None);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`set`](Self::set).
+    #[track_caller]
+    pub fn scope(&self, value: T) -> Scope<T> {
+        let id = self.key_id();
+        let previous = self.set(value);
+        Scope::new(id, previous, Location::caller(), self.spec.hooks.heap_size)
+    }
+
+    /// A [`Guard`] that, when dropped, removes whatever was bound after its
+    /// creation and restores what an enclosing scope had bound: Java's
+    /// `try { ... } finally { tl.remove(); }`, made nesting-safe.
+    ///
+    /// ```
+    /// use tl_core::ThreadLocal;
+    ///
+    /// static CONN: ThreadLocal<String> = ThreadLocal::new();
+    ///
+    /// fn handler(fail: bool) -> Result<(), String> {
+    ///     let _guard = CONN.guard();
+    ///     CONN.set("connection #7".to_owned());
+    ///     if fail {
+    ///         return Err("early return".to_owned()); // still cleaned up
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// handler(true).unwrap_err();
+    /// assert!(!CONN.is_set());
+    ///
+    /// let _outer = CONN.scope("outer".to_owned());
+    /// handler(false).unwrap();
+    /// assert_eq!(CONN.get().as_deref(), Some("outer"));
+    /// ```
+    pub fn guard(&self) -> Guard<T> {
+        // SAFETY: the id is this handle's, whose values are `T`.
+        unsafe { Guard::enter(self.key_id()) }
+    }
+
+    /// The id to read with: the existing one, or a new key when there is an
+    /// initializer to bind; `None` when nothing can be bound.
+    #[inline]
+    fn id_for_read(&self) -> Option<u64> {
+        match self.existing_id() {
+            Some(id) => Some(id),
+            None if self.init.is_some() => Some(self.key_id()),
+            None => None,
+        }
+    }
+
+    #[inline]
+    fn borrow(&self, site: &'static Location<'static>) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
+        let Some(id) = self.id_for_read() else { return Ok(None) };
+        // SAFETY: the id is this handle's, whose values are `T`; the handle
+        // keeps the key, hence the entry, alive while the borrow lives.
+        if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+            if let Some(value) = entry.borrow()? {
+                return Ok(Some(value));
+            }
+        }
+        match self.initialize(id, site)? {
+            Some(entry) => entry.borrow(),
+            None => Ok(None),
+        }
+    }
+
+    /// Binds the initial value when nothing is bound. `Ok(None)` without an
+    /// initializer.
+    #[cold]
+    #[inline(never)]
+    fn initialize(&self, id: u64, site: &'static Location<'static>) -> Result<Option<&Entry<T>>, AccessError> {
+        if !self.init.is_some() {
+            return if map::with(map::LocalMap::is_destroyed) { Err(AccessError::ThreadExiting) } else { Ok(None) };
+        }
+        if map::with(map::LocalMap::is_destroyed) {
+            return Err(AccessError::ThreadExiting);
+        }
+        // Java's `setInitialValue`: the initializer may use other thread-locals,
+        // or even bind this one; its result wins and any value it bound here is
+        // dropped, before the entry is looked up again.
+        let value = self.init.call().expect("checked above");
+        match self.set_at(value, site) {
+            Ok(displaced) => drop(displaced),
+            Err(SetError { value, kind }) => {
+                drop(value);
+                return Err(kind);
+            }
+        }
+        // SAFETY: the id is this handle's, whose values are `T`.
+        Ok(map::with(|map| unsafe { ops::find::<T>(map, id) }))
+    }
+}
+
+// === impl ThreadLocal: key death ===
+
+impl<T: 'static> Drop for ThreadLocal<T> {
+    fn drop(&mut self) {
+        let Some(key) = NonNull::new(*self.key.get_mut()) else { return };
+        // SAFETY: the handle owned this reference; nothing else will release it.
+        let key = unsafe { KeyRef::from_raw(key) };
+        if !key.kill() {
+            return;
+        }
+        // This thread's own value goes now; other threads reclaim theirs at
+        // their next access, told by the death epoch.
+        let own = map::with(|map| map.unlink(key.id));
+        // References: this handle, our own entry, and everyone else's.
+        let others = key.ref_count() - 1 - usize::from(own.is_some());
+        if others > 0 {
+            map::announce_death();
+        }
+        death::publish(&key, others);
+        drop(key);
+        if let Some(entry) = own {
+            map::drop_entries(vec![entry]);
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for ThreadLocal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadLocal")
+            .field("name", &self.spec.name)
+            .field("type", &core::any::type_name::<T>())
+            .field("declared_at", &format_args!("{}", self.spec.declared_at))
+            .field("policy", &self.spec.policy)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,333 @@
+//! The per-thread map: one per thread, in a `const`-initialized `thread_local!`.
+//!
+//! # Design
+//! [`LocalMap`] holds only `Cell`s of plain data, so its `thread_local!` has no
+//! destructor and every access compiles to a direct TLS access with no
+//! "initialized/destroyed" state check. Thread exit is handled by a second,
+//! tiny `thread_local!` ([`Teardown`]) that is touched once, when the thread
+//! first registers, and whose destructor empties the map.
+//!
+//! Key death: dropping a `ThreadLocal` marks its key dead, reclaims the calling
+//! thread's own value at once, and, if other threads hold values for it, bumps
+//! [`DEATH_EPOCH`]. Every map access compares the epoch with the one it last
+//! saw (one relaxed-cost load) and, when it moved, sweeps its table for entries
+//! of dead keys and drops their values on this thread, which is the only
+//! thread allowed to drop them (values need not be `Send`).
+//!
+//! # Invariants
+//! - `table`, `len` and the registry view describe the same table; structural
+//!   changes happen with the view lock held (see `table`).
+//! - `state` goes `Fresh -> Live -> Destroyed`, or `Fresh -> Destroyed` when
+//!   the first insert comes too late in thread exit to register a destructor.
+//!
+//! # Thread exit
+//! `Teardown`'s destructor unlinks the whole table under the lock, unregisters
+//! the thread and only then drops the values. A value's `Drop` that touches
+//! thread-locals then sees an empty, destroyed map: reads find nothing and
+//! `set` drops its argument at once. Nothing is stored after teardown, so
+//! nothing can outlive the thread.
+//!
+//! # Reentrancy
+//! Values are dropped only after the table is consistent and the lock is
+//! released, so a `Drop` may use any thread-local, including this one.
+//! Panics from values dropped here (dead keys, thread exit) are caught and
+//! counted in [`crate::stats`], never propagated into an unrelated access.
+
+use core::cell::Cell;
+use core::ptr::{self, NonNull};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::entry::EntryHeader;
+use crate::registry::{self, ThreadShared, View};
+use crate::sync::{AtomicU64, Ordering, lock};
+use crate::table::{MIN_SLOTS, Table, capacity_for};
+
+/// Bumped whenever a key dies while other threads may hold values for it.
+static DEATH_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Panics caught while dropping values of dead keys or exiting threads.
+pub(crate) static DROP_PANICS: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Fresh,
+    Live,
+    Destroyed,
+}
+
+pub(crate) struct LocalMap {
+    table: Cell<Table>,
+    len: Cell<usize>,
+    seen_epoch: Cell<u64>,
+    /// Counts binds (and guard creations) on this thread; see `checkpoint`.
+    seq: Cell<u64>,
+    state: Cell<State>,
+    /// One `Arc` reference, leaked while `Live`.
+    shared: Cell<*const ThreadShared>,
+    /// Guard shields (see `guard`), allocated on first use.
+    pub(crate) shields: Cell<*mut Vec<crate::guard::Shield>>,
+}
+
+impl LocalMap {
+    const fn new() -> Self {
+        Self {
+        table: Cell::new(Table::EMPTY),
+        len: Cell::new(0),
+        seen_epoch: Cell::new(0),
+        seq: Cell::new(0),
+        state: Cell::new(State::Fresh),
+        shared: Cell::new(ptr::null()),
+        shields: Cell::new(ptr::null_mut()),
+        }
+    }
+}
+
+std::thread_local! {
+    static MAP: LocalMap = const { LocalMap::new() };
+    static TEARDOWN: Teardown = const { Teardown };
+}
+
+/// Runs `f` with this thread's map. Never fails: the map has no destructor,
+/// so it stays accessible for the whole life of the thread.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
+    MAP.with(f)
+}
+
+/// Tells every thread to sweep for dead keys on its next access.
+pub(crate) fn announce_death() {
+    DEATH_EPOCH.fetch_add(1, Ordering::Release);
+}
+
+impl LocalMap {
+    /// Finds the entry for `id`, first reclaiming values of keys that died
+    /// since the last access.
+    #[inline]
+    pub(crate) fn find(&self, id: u64) -> Option<NonNull<EntryHeader>> {
+        self.reclaim_dead();
+        self.find_no_sweep(id)
+    }
+
+    /// Drops this thread's values of keys that died since the last access.
+    #[inline]
+    pub(crate) fn reclaim_dead(&self) {
+        if DEATH_EPOCH.load(Ordering::Acquire) != self.seen_epoch.get() {
+            self.sweep();
+        }
+    }
+
+    /// Finds the entry for `id` without sweeping (for guards and teardown paths
+    /// that must not run user code).
+    #[inline]
+    pub(crate) fn find_no_sweep(&self, id: u64) -> Option<NonNull<EntryHeader>> {
+        // SAFETY: `table` is this thread's live table; non-null slots point to
+        // linked, live entries.
+        unsafe { self.table.get().find(id) }.map(|(_, entry)| entry)
+    }
+
+    #[inline]
+    pub(crate) fn next_seq(&self) -> u64 {
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        seq
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq.get()
+    }
+
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.state.get() == State::Destroyed
+    }
+
+    /// The linked entries, in slot order. A copy: the caller may run user
+    /// code while walking it, but must re-find an entry before using it if
+    /// that code could have killed its key.
+    pub(crate) fn entries(&self) -> Vec<NonNull<EntryHeader>> {
+        // SAFETY: this thread's live table, unmodified during the collect.
+        unsafe { self.table.get().entries() }.collect()
+    }
+
+    /// Makes the map able to hold entries. False once the thread is exiting.
+    #[cold]
+    pub(crate) fn go_live(&self) -> bool {
+        match self.state.get() {
+            State::Live => true,
+            State::Destroyed => false,
+            State::Fresh => {
+                // Touching `TEARDOWN` registers its destructor. If that is no
+                // longer possible, the thread is exiting and must not store.
+                if TEARDOWN.try_with(|_| ()).is_err() {
+                    self.state.set(State::Destroyed);
+                    return false;
+                }
+                self.shared.set(Arc::into_raw(registry::register()));
+                self.state.set(State::Live);
+                true
+            }
+        }
+    }
+
+    fn shared(&self) -> &ThreadShared {
+        debug_assert_eq!(self.state.get(), State::Live);
+        // SAFETY: while `Live`, `shared` holds a leaked `Arc` reference.
+        unsafe { &*self.shared.get() }
+    }
+
+    /// Links a new entry. The map must be `Live` and hold no entry of the
+    /// same key.
+    pub(crate) fn link(&self, entry: NonNull<EntryHeader>) {
+        let mut view = lock(&self.shared().view);
+        let len = self.len.get() + 1;
+        let mut table = self.table.get();
+        if table.is_empty_sentinel() || len * 3 > table.capacity() * 2 {
+            table = self.resize(&mut view, capacity_for(len));
+        }
+        // SAFETY: view lock held; at most 2/3 full after this insert, so a
+        // free slot remains; the id is new (caller).
+        unsafe { table.insert_new(entry) };
+        self.len.set(len);
+        view.len = len;
+    }
+
+    /// Unlinks the entry for `id`, if any, and returns it; dropping it is the
+    /// caller's job.
+    pub(crate) fn unlink(&self, id: u64) -> Option<NonNull<EntryHeader>> {
+        if self.state.get() != State::Live {
+            return None;
+        }
+        let table = self.table.get();
+        // SAFETY: this thread's live table.
+        let (i, entry) = unsafe { table.find(id) }?;
+        let mut view = lock(&self.shared().view);
+        // SAFETY: view lock held; slot `i` holds `entry`.
+        unsafe { table.delete_at(i) };
+        self.after_unlink(&mut view, 1);
+        Some(entry)
+    }
+
+    fn after_unlink(&self, view: &mut View, removed: usize) {
+        let len = self.len.get() - removed;
+        self.len.set(len);
+        view.len = len;
+        let capacity = self.table.get().capacity();
+        if capacity > MIN_SLOTS && len * 8 < capacity {
+            self.resize(view, capacity_for(len));
+        }
+    }
+
+    /// Moves every entry to a new table of `capacity` slots, under the lock.
+    fn resize(&self, view: &mut View, capacity: usize) -> Table {
+        let old = self.table.get();
+        let new = Table::allocate(capacity);
+        // SAFETY: `old` is live; `new` is empty and large enough.
+        unsafe { old.rehash_into(new) };
+        self.table.set(new);
+        view.table = new;
+        if !old.is_empty_sentinel() {
+            // SAFETY: the view lock is held and both the owner and the view
+            // now point at `new`, so no one can read `old` any more.
+            unsafe { old.free() };
+        }
+        new
+    }
+
+    /// Reclaims every entry whose key died. Runs when the death epoch moved.
+    #[cold]
+    #[inline(never)]
+    fn sweep(&self) {
+        // Record the epoch before scanning: a key that dies during the scan
+        // bumps it again, and the next access sweeps again.
+        self.seen_epoch.set(DEATH_EPOCH.load(Ordering::Acquire));
+        if self.len.get() == 0 {
+            return;
+        }
+        let mut dead = Vec::new();
+        {
+            let mut view = lock(&self.shared().view);
+            let table = self.table.get();
+            let mut i = 0;
+            while i < table.capacity() {
+                // SAFETY: `i` is in bounds; this thread's live table.
+                match NonNull::new(unsafe { table.slot(i) }) {
+                    // SAFETY: linked entries are live.
+                    Some(entry) if !unsafe { entry.as_ref() }.key().is_alive() => {
+                        // SAFETY: view lock held. `delete_at` only moves
+                        // entries into slots at or after `i`, so rechecking
+                        // slot `i` and scanning on visits every entry once.
+                        unsafe { table.delete_at(i) };
+                        dead.push(entry);
+                    }
+                    _ => i += 1,
+                }
+            }
+            if !dead.is_empty() {
+                self.after_unlink(&mut view, dead.len());
+            }
+        }
+        drop_entries(dead);
+    }
+
+    /// Empties the map for good. Called once, from `Teardown`'s destructor.
+    fn destroy(&self) {
+        let was = self.state.replace(State::Destroyed);
+        if was != State::Live {
+            return;
+        }
+        let table = self.table.replace(Table::EMPTY);
+        self.len.set(0);
+        // SAFETY: while `Live`, `shared` held a leaked `Arc` reference; we take
+        // it back exactly once (the state is now `Destroyed`).
+        let shared = unsafe { Arc::from_raw(self.shared.replace(ptr::null())) };
+        {
+            let mut view = lock(&shared.view);
+            view.table = Table::EMPTY;
+            view.len = 0;
+            shared.mark_exited();
+        }
+        registry::unregister(shared.info.id);
+        drop(shared);
+        let entries = if table.is_empty_sentinel() {
+            Vec::new()
+        } else {
+            // SAFETY: unlinked from the view above; only this thread sees it.
+            let entries = unsafe { table.entries() }.collect();
+            // SAFETY: no one can read the table any more.
+            unsafe { table.free() };
+            entries
+        };
+        let shields = crate::guard::take_shields(self);
+        drop_entries(entries);
+        for shield in shields {
+            drop_caught(move || drop(shield));
+        }
+    }
+}
+
+/// Frees unlinked entries, dropping their values on this thread.
+pub(crate) fn drop_entries(entries: Vec<NonNull<EntryHeader>>) {
+    for entry in entries {
+        // SAFETY: the entry is linked nowhere and owned by this thread.
+        let drop_entry = unsafe { entry.as_ref() }.key().ops.drop_entry;
+        // SAFETY: unlinked, unborrowed (only dead keys or an exiting thread's
+        // entries get here) and dropped once.
+        drop_caught(move || unsafe { drop_entry(entry) });
+    }
+}
+
+/// Runs `f` (which drops values), catching and counting a panic so that it
+/// cannot abort a thread exit or surface in an unrelated access.
+pub(crate) fn drop_caught(f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        DROP_PANICS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Its destructor empties this thread's map when the thread exits.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        MAP.with(LocalMap::destroy);
+    }
+}

@@ -1,0 +1,119 @@
+//! Typed operations on the current thread's entry for a key id.
+//!
+//! Shared by the `ThreadLocal` methods, the guards and inheritance; all of
+//! them rely on the key invariant that an id only ever maps to entries holding
+//! one type `T` (see `key`).
+
+use core::panic::Location;
+
+use crate::clock;
+use crate::entry::{BindMeta, Entry, stamp};
+use crate::error::{AccessError, SetError};
+use crate::key::{Hooks, KeyRef};
+use crate::map::{self, LocalMap};
+
+/// The current thread's entry for `id`, if it has one.
+///
+/// An entry is freed only when its key dies (by a sweep, which runs user
+/// `Drop` code, or by the handle's own `drop`) or when the thread exits. So
+/// the reference stays valid while no user code runs, and across user code
+/// when the caller holds the key's handle, which keeps the key alive.
+///
+/// # Safety
+/// `id` is the id of a key whose values are `T`, and the caller uses the
+/// reference within the limits above.
+#[inline]
+pub(crate) unsafe fn find<'a, T: 'static>(map: &LocalMap, id: u64) -> Option<&'a Entry<T>> {
+    // SAFETY: entries found under `id` hold a `T`; lifetime per the caller.
+    map.find(id).map(|header| unsafe { Entry::from_header(header) })
+}
+
+#[inline]
+pub(crate) fn bind_meta<T>(map: &LocalMap, site: &'static Location<'static>, hooks: &Hooks<T>, value: &T) -> BindMeta {
+    BindMeta {
+        site,
+        seq: map.next_seq(),
+        now_ms: clock::coarse_ms(),
+        bytes: hooks.heap_size.map(|heap| size_of::<T>() + heap(value)),
+    }
+}
+
+/// Binds `value` for `id`, creating the entry with `key` if this thread has none.
+///
+/// # Safety
+/// `id` is the id of a key whose values are `T`, and `key()` returns a
+/// reference to that key.
+#[inline]
+pub(crate) unsafe fn set<T: 'static>(
+    id: u64,
+    value: T,
+    site: &'static Location<'static>,
+    hooks: &Hooks<T>,
+    key: impl FnOnce() -> KeyRef,
+) -> Result<Option<T>, SetError<T>> {
+    map::with(|map| {
+        let meta = bind_meta(map, site, hooks, &value);
+        // SAFETY: forwarded from the caller.
+        match unsafe { find::<T>(map, id) } {
+            Some(entry) if entry.stamp() & stamp::SLOW == 0 => Ok(entry.bind(value, meta)),
+            Some(entry) => set_slow(map, entry, value, meta),
+            None => insert(map, value, meta, key),
+        }
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn set_slow<T: 'static>(map: &LocalMap, entry: &Entry<T>, value: T, meta: BindMeta) -> Result<Option<T>, SetError<T>> {
+    if entry.stamp() & stamp::BORROW_MASK != 0 {
+        return Err(SetError { value, kind: AccessError::Borrowed });
+    }
+    Ok(crate::guard::shielded_bind(map, entry, value, meta))
+}
+
+#[cold]
+#[inline(never)]
+fn insert<T: 'static>(
+    map: &LocalMap,
+    value: T,
+    mut meta: BindMeta,
+    key: impl FnOnce() -> KeyRef,
+) -> Result<Option<T>, SetError<T>> {
+    if !map.go_live() {
+        return Err(SetError { value, kind: AccessError::ThreadExiting });
+    }
+    // A new entry is a cold event: refresh the coarse clock so the stamp is exact.
+    clock::refresh();
+    meta.now_ms = clock::coarse_ms();
+    map.link(Entry::allocate(key(), value, meta));
+    Ok(None)
+}
+
+/// Unbinds the value for `id`.
+///
+/// # Safety
+/// `id` is the id of a key whose values are `T`.
+#[inline]
+pub(crate) unsafe fn remove<T: 'static>(id: u64) -> Result<Option<T>, AccessError> {
+    map::with(|map| {
+        // SAFETY: forwarded from the caller.
+        let Some(entry) = (unsafe { find::<T>(map, id) }) else {
+            return if map.is_destroyed() { Err(AccessError::ThreadExiting) } else { Ok(None) };
+        };
+        let s = entry.stamp();
+        if s & stamp::SLOW == 0 {
+            return Ok(entry.unbind());
+        }
+        if s & stamp::BORROW_MASK != 0 {
+            return Err(AccessError::Borrowed);
+        }
+        Ok(crate::guard::shielded_unbind(map, entry))
+    })
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn borrowed_panic() -> ! {
+    panic!("tl-core: thread-local value replaced or removed while borrowed by `with`/`with_mut` on this thread")
+}

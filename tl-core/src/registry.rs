@@ -1,0 +1,205 @@
+//! The audit registry: every thread that holds thread-local values, and
+//! consistent snapshots of their entries taken from any other thread.
+//!
+//! # Design
+//! Each thread with a map registers one [`ThreadShared`] here on its first
+//! insert and unregisters on exit. The owner changes its table's structure
+//! (insert, delete, resize, exit) only while holding `ThreadShared::view`; a
+//! snapshot takes the same lock for the few microseconds it needs to copy the
+//! entry headers. Binding, reading and unbinding values never take the lock:
+//! they only write the header's atomics, so `get` costs no lock and no atomic
+//! read-modify-write, and an idle pooled thread is inspected without its
+//! cooperation.
+
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use crate::clock;
+use crate::entry::{EntryHeader, stamp};
+use crate::key::KeyInfo;
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
+use crate::table::Table;
+
+static REGISTRY: Mutex<BTreeMap<u64, Arc<ThreadShared>>> = Mutex::new(BTreeMap::new());
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What an auditor may read of a thread's table, guarded by the view lock.
+pub(crate) struct View {
+    pub(crate) table: Table,
+    pub(crate) len: usize,
+}
+
+/// A thread's registration: its identity and the lock-guarded view of its table.
+pub(crate) struct ThreadShared {
+    pub(crate) info: ThreadInfo,
+    pub(crate) view: Mutex<View>,
+    alive: AtomicBool,
+}
+
+impl ThreadShared {
+    pub(crate) fn mark_exited(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Identifies a thread in reports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadInfo {
+    /// tl-core's own thread number: small, unique for the process, never
+    /// reused (`std::thread::ThreadId` has no stable integer form).
+    pub id: u64,
+    /// The standard library's id of the thread.
+    pub std_id: ThreadId,
+    /// The thread's name, if it has one.
+    pub name: Option<Arc<str>>,
+}
+
+impl ThreadInfo {
+    /// The name, or `<unnamed>`.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("<unnamed>")
+    }
+}
+
+/// Registers the calling thread.
+pub(crate) fn register() -> Arc<ThreadShared> {
+    let current = std::thread::current();
+    let shared = Arc::new(ThreadShared {
+        info: ThreadInfo {
+            id: NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed),
+            std_id: current.id(),
+            name: current.name().map(Arc::from),
+        },
+        view: Mutex::new(View { table: Table::empty(), len: 0 }),
+        alive: AtomicBool::new(true),
+    });
+    lock(&REGISTRY).insert(shared.info.id, Arc::clone(&shared));
+    shared
+}
+
+pub(crate) fn unregister(id: u64) {
+    lock(&REGISTRY).remove(&id);
+}
+
+/// A registered thread, possibly exited since.
+#[derive(Clone)]
+pub struct ThreadRef(Arc<ThreadShared>);
+
+impl ThreadRef {
+    /// The thread's identity.
+    pub fn info(&self) -> &ThreadInfo {
+        &self.0.info
+    }
+
+    /// False once the thread has exited (its values were dropped then).
+    pub fn is_alive(&self) -> bool {
+        self.0.alive.load(Ordering::Acquire)
+    }
+
+    /// Copies the thread's entries. Takes the thread's view lock for the
+    /// duration of the copy only; the thread keeps running.
+    pub fn snapshot(&self) -> ThreadSnapshot {
+        let taken_at = clock::refresh();
+        let view = lock(&self.0.view);
+        let mut entries = Vec::with_capacity(view.len);
+        // SAFETY: the view lock is held, so the table is live and unmodified
+        // and its entries stay linked (see the module docs).
+        for entry in unsafe { view.table.entries() } {
+            // SAFETY: as above.
+            entries.push(EntrySnapshot::read(unsafe { entry.as_ref() }));
+        }
+        drop(view);
+        ThreadSnapshot { thread: self.0.info.clone(), alive: self.is_alive(), entries, taken_at }
+    }
+}
+
+impl core::fmt::Debug for ThreadRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ThreadRef").field("info", self.info()).field("alive", &self.is_alive()).finish()
+    }
+}
+
+/// Every thread currently registered (threads that hold or held values and
+/// have not exited).
+pub fn threads() -> Vec<ThreadRef> {
+    lock(&REGISTRY).values().cloned().map(ThreadRef).collect()
+}
+
+/// Snapshots every registered thread, one at a time.
+pub fn snapshot_all() -> Vec<ThreadSnapshot> {
+    threads().iter().map(ThreadRef::snapshot).collect()
+}
+
+/// The entries of one thread at one moment.
+#[derive(Clone, Debug)]
+pub struct ThreadSnapshot {
+    /// Whose entries these are.
+    pub thread: ThreadInfo,
+    /// False if the thread exited before or during the snapshot.
+    pub alive: bool,
+    /// Every entry, bound or not, in table order.
+    pub entries: Vec<EntrySnapshot>,
+    /// When the snapshot was taken.
+    pub taken_at: Instant,
+}
+
+impl ThreadSnapshot {
+    /// Entries holding a value.
+    pub fn bound(&self) -> impl Iterator<Item = &EntrySnapshot> {
+        self.entries.iter().filter(|e| e.bound)
+    }
+
+    /// Entries holding a value for a dead key: the leak the JDK cannot see.
+    pub fn stale(&self) -> impl Iterator<Item = &EntrySnapshot> {
+        self.bound().filter(|e| e.is_stale())
+    }
+
+    /// Sum of the retained bytes of bound values.
+    pub fn retained_bytes(&self) -> usize {
+        self.bound().map(|e| e.bytes).sum()
+    }
+}
+
+/// One entry of a thread's map. Never contains the value.
+#[derive(Clone, Copy, Debug)]
+pub struct EntrySnapshot {
+    /// The key's metadata; `key.alive == false` means the entry is stale.
+    pub key: KeyInfo,
+    /// Whether a value is bound (entries outlive `remove`, to make the next
+    /// `set` allocation-free).
+    pub bound: bool,
+    /// Bytes retained by the bound value: `size_of` plus the key's heap size
+    /// hook, if it has one.
+    pub bytes: usize,
+    /// Where the value was last bound.
+    pub set_site: Option<&'static Location<'static>>,
+    /// When the value was last bound, at the clock's refresh granularity (see
+    /// [`clock::refresh`](crate::clock::refresh)): never later than the real time.
+    pub set_at: Instant,
+}
+
+impl EntrySnapshot {
+    pub(crate) fn read(header: &EntryHeader) -> Self {
+        let s = header.stamp();
+        Self {
+            key: header.key().info(),
+            bound: s & stamp::SET != 0,
+            bytes: header.bytes.load(Ordering::Relaxed),
+            set_site: header.set_site(),
+            set_at: clock::instant_of(stamp::time_ms(s)),
+        }
+    }
+
+    /// The key died while this value was still bound.
+    pub fn is_stale(&self) -> bool {
+        self.bound && !self.key.alive
+    }
+
+    /// How long the value has been bound, as of `now`.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.set_at)
+    }
+}
