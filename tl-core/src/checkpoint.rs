@@ -8,7 +8,6 @@
 use core::marker::PhantomData;
 use core::panic::Location;
 
-use crate::entry::stamp;
 use crate::key::{KeyRef, Policy};
 use crate::map;
 use crate::registry::EntrySnapshot;
@@ -24,7 +23,10 @@ pub struct Mark {
 
 /// Marks the current point; see [`Mark::leftovers`].
 pub fn mark() -> Mark {
-    Mark { seq: map::with(map::LocalMap::seq), _marker: PhantomData }
+    Mark {
+        seq: map::with(map::LocalMap::seq),
+        _marker: PhantomData,
+    }
 }
 
 /// A task-scoped value found bound on the current thread.
@@ -60,8 +62,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             // SAFETY: linked entries are live; no user code runs in this loop.
             let header = unsafe { header.as_ref() };
             let key = header.key();
-            let s = header.stamp();
-            if s & stamp::SET == 0
+            if !header.is_set()
                 || key.policy != Policy::TaskScoped
                 || !key.is_alive()
                 || since.is_some_and(|mark| header.set_seq.get() <= mark)
@@ -72,7 +73,10 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
                 // SAFETY: the entry holds a reference to its live key.
                 to_reveal.push((found.len(), unsafe { KeyRef::clone_from_raw(header.key) }));
             }
-            found.push(Leftover { entry: EntrySnapshot::read(header), value: None });
+            found.push(Leftover {
+                entry: EntrySnapshot::read(header),
+                value: None,
+            });
         }
         found
     });
@@ -173,7 +177,11 @@ impl TaskScope {
     #[track_caller]
     #[inline]
     pub fn enter(task: &'static str) -> Self {
-        Self { task, location: Location::caller(), mark: mark() }
+        Self {
+            task,
+            location: Location::caller(),
+            mark: mark(),
+        }
     }
 }
 

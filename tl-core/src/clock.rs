@@ -2,10 +2,12 @@
 //!
 //! `set` must cost a few nanoseconds, and `Instant::now()` costs tens, so values
 //! are stamped with [`coarse_ms`]: milliseconds since the process epoch as of the
-//! last [`refresh`]. Every cold event (a new entry, a scan, a task end seen by an
-//! auditor) refreshes it, so a stamp is never later than the real set time and
-//! is early by at most the time since the last refresh. `tl-audit` refreshes it
-//! on every scan tick, which bounds the error by the scan interval.
+//! last [`refresh`]. A stamp is therefore never later than the real bind time,
+//! and early by at most the time since the last refresh. Thread registration
+//! and every registry snapshot refresh it; `tl-audit`'s auditor thread
+//! refreshes it on every tick, which bounds the error by its interval.
+//! (Refreshing it on every new entry would cost more than the rest of an
+//! entry's creation.)
 
 use std::time::{Duration, Instant};
 

@@ -85,7 +85,9 @@ impl DeathNotices {
 impl Drop for DeathNotices {
     fn drop(&mut self) {
         let mut subscribers = lock(&SUBSCRIBERS);
-        subscribers.retain(|s| s.strong_count() > 0 && !core::ptr::eq(s.as_ptr(), Arc::as_ptr(&self.queue)));
+        subscribers.retain(|s| {
+            s.strong_count() > 0 && !core::ptr::eq(s.as_ptr(), Arc::as_ptr(&self.queue))
+        });
         SUBSCRIBER_COUNT.store(subscribers.len(), Ordering::Release);
     }
 }
@@ -101,7 +103,11 @@ pub(crate) fn publish(key: &KeyShared, remote_entries: usize) {
     if SUBSCRIBER_COUNT.load(Ordering::Acquire) == 0 {
         return;
     }
-    let notice = DeathNotice { key: key.info(), died_at: Instant::now(), remote_entries };
+    let notice = DeathNotice {
+        key: key.info(),
+        died_at: Instant::now(),
+        remote_entries,
+    };
     for subscriber in lock(&SUBSCRIBERS).iter().filter_map(Weak::upgrade) {
         let mut queue = lock(&subscriber);
         if queue.notices.len() == CAPACITY {

@@ -16,7 +16,9 @@
 //!   entry only after unlinking it under that lock. Fields that the owner writes
 //!   while an auditor may read them are atomics; the owner is their single
 //!   writer, so it updates them with plain load/store pairs, not read-modify-writes.
-//! - `stamp & SET` says whether `value` is initialized.
+//!   `local` and `set_seq` are the owner's alone.
+//! - `local & BOUND` says whether `value` is initialized; `stamp & SET`
+//!   mirrors it for the auditor.
 
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -25,23 +27,29 @@ use core::ptr::NonNull;
 
 use crate::error::AccessError;
 use crate::key::{KeyRef, KeyShared};
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-/// Bit layout of [`EntryHeader::stamp`].
+/// Bit layouts of [`EntryHeader::stamp`] (auditor-visible) and
+/// [`EntryHeader::local`] (owner-only).
 pub(crate) mod stamp {
-    /// A value is bound.
+    /// `stamp`: a value is bound.
     pub(crate) const SET: u64 = 1;
-    /// One shared borrow (`with`, `get`'s clone).
-    pub(crate) const BORROW_ONE: u64 = 1 << 1;
-    /// Shared borrow count; all ones means borrowed mutably.
-    pub(crate) const BORROW_MASK: u64 = 0x7FFF << 1;
-    pub(crate) const BORROW_MUT: u64 = BORROW_MASK;
-    /// A `Guard` on this thread protects a value bound outside it.
-    pub(crate) const SHIELDED: u64 = 1 << 16;
-    /// Milliseconds since the clock epoch, in the top 40 bits (34 years).
-    pub(crate) const TIME_SHIFT: u32 = 24;
-    /// Bits that send `set` and `remove` off the fast path.
-    pub(crate) const SLOW: u64 = BORROW_MASK | SHIELDED;
+    /// `stamp`: milliseconds since the clock epoch, above the flag bits.
+    pub(crate) const TIME_SHIFT: u32 = 8;
+
+    /// `local`: one shared borrow (`with`, or a nested `get`).
+    pub(crate) const BORROW_ONE: u16 = 1;
+    /// `local`: shared borrow count.
+    pub(crate) const BORROW_MASK: u16 = 0x0FFF;
+    /// `local`: a `Guard` on this thread protects a value bound outside it.
+    pub(crate) const SHIELDED: u16 = 1 << 12;
+    /// `local`: a value is bound and readable. Cleared while the value is
+    /// mutably borrowed, so readers test one bit.
+    pub(crate) const BOUND: u16 = 1 << 13;
+    /// `local`: the value is bound and mutably borrowed (`BOUND` is clear).
+    pub(crate) const MUT: u16 = 1 << 14;
+    /// `local` bits that send `set` and `remove` off the fast path.
+    pub(crate) const SLOW: u16 = BORROW_MASK | SHIELDED | MUT;
 
     pub(crate) const fn time_ms(stamp: u64) -> u64 {
         stamp >> TIME_SHIFT
@@ -54,30 +62,48 @@ pub(crate) struct EntryHeader {
     pub(crate) key_id: u64,
     /// One owned reference, released when the entry is freed.
     pub(crate) key: NonNull<KeyShared>,
+    /// `SET` and the bind time: what an auditor needs to know.
     pub(crate) stamp: AtomicU64,
     pub(crate) set_site: AtomicPtr<Location<'static>>,
-    /// Retained bytes of the bound value: `size_of::<T>()` plus the key's heap
-    /// size hook, if it has one.
-    pub(crate) bytes: AtomicUsize,
+    /// Retained bytes of the bound value (saturating): `size_of::<T>()` plus
+    /// the key's heap size hook, if it has one.
+    pub(crate) bytes: AtomicU32,
+    /// Owner-only: bound flag, borrow count and shield flag.
+    pub(crate) local: Cell<u16>,
+    /// Owner-only: 1 while `get` clones the value. Kept apart from `local` and
+    /// written with constants, so back-to-back `get`s do not chain each
+    /// load of the borrow state on the previous `get`'s store of it.
+    pub(crate) cloning: Cell<u16>,
     /// The owning thread's set counter at the last bind (see `checkpoint`).
     pub(crate) set_seq: Cell<u64>,
 }
 
 impl EntryHeader {
+    #[inline]
     pub(crate) fn key(&self) -> &KeyShared {
         // SAFETY: the entry owns a reference to its key.
         unsafe { self.key.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn stamp(&self) -> u64 {
         self.stamp.load(Ordering::Relaxed)
     }
 
+    /// Owner only (an auditor reads `stamp & SET`).
+    #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.stamp() & stamp::SET != 0
+        self.local.get() & (stamp::BOUND | stamp::MUT) != 0
+    }
+
+    /// Owner only: whether `set`/`remove` can take the fast path.
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.local.get() & stamp::SLOW == 0 && self.cloning.get() == 0
     }
 
     /// Owner only: the owner is the single writer, so load/store is enough.
+    #[inline]
     pub(crate) fn update_stamp(&self, f: impl FnOnce(u64) -> u64) {
         self.stamp.store(f(self.stamp()), Ordering::Relaxed);
     }
@@ -86,6 +112,35 @@ impl EntryHeader {
         let site = self.set_site.load(Ordering::Relaxed);
         // SAFETY: only `&'static Location`s are ever stored.
         unsafe { site.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn set_bytes(&self, bytes: usize) {
+        self.bytes
+            .store(u32::try_from(bytes).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed) as usize
+    }
+
+    #[inline]
+    pub(crate) fn is_borrowed(&self) -> bool {
+        self.local.get() & (stamp::BORROW_MASK | stamp::MUT) != 0 || self.cloning.get() != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_shielded(&self) -> bool {
+        self.local.get() & stamp::SHIELDED != 0
+    }
+
+    pub(crate) fn set_shielded(&self, shielded: bool) {
+        let local = self.local.get() & !stamp::SHIELDED;
+        self.local.set(if shielded {
+            local | stamp::SHIELDED
+        } else {
+            local
+        });
     }
 }
 
@@ -115,106 +170,148 @@ impl<T: 'static> Entry<T> {
                 key: key.into_raw(),
                 stamp: AtomicU64::new(stamp::SET | (meta.now_ms << stamp::TIME_SHIFT)),
                 set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
-                bytes: AtomicUsize::new(meta.bytes.unwrap_or(size_of::<T>())),
+                bytes: AtomicU32::new(0),
+                local: Cell::new(stamp::BOUND),
+                cloning: Cell::new(0),
                 set_seq: Cell::new(meta.seq),
             },
             value: UnsafeCell::new(MaybeUninit::new(value)),
         });
+        boxed.header.set_bytes(meta.bytes.unwrap_or(size_of::<T>()));
         NonNull::from(Box::leak(boxed)).cast()
     }
 
     /// # Safety
     /// `header` heads a live `Entry<T>` owned by the current thread, and it
     /// stays live for `'a`.
+    #[inline]
     pub(crate) unsafe fn from_header<'a>(header: NonNull<EntryHeader>) -> &'a Self {
         // SAFETY: `EntryHeader` is the first field of the `repr(C)` `Entry<T>`.
         unsafe { header.cast::<Self>().as_ref() }
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> &EntryHeader {
         &self.header
     }
 
-    #[inline]
-    pub(crate) fn stamp(&self) -> u64 {
-        self.header.stamp()
-    }
-
-    /// Binds `value`, returning the previous one. Fast path: the caller checked
-    /// that no `stamp::SLOW` bit is set.
+    /// Binds `value`, returning the previous one. The caller checked that the
+    /// value is not borrowed (and handled shields).
     #[inline]
     pub(crate) fn bind(&self, value: T, meta: BindMeta) -> Option<T> {
-        let old_stamp = self.stamp();
-        debug_assert_eq!(old_stamp & stamp::BORROW_MASK, 0);
+        let header = &self.header;
+        let local = header.local.get();
+        debug_assert!(!header.is_borrowed());
         // SAFETY: owner thread, no borrow outstanding (checked by the caller),
-        // and `SET` tells whether the slot is initialized.
+        // and `BOUND` tells whether the slot is initialized.
         let old = unsafe {
             let slot = &mut *self.value.get();
-            let old = (old_stamp & stamp::SET != 0).then(|| slot.assume_init_read());
+            let old = (local & stamp::BOUND != 0).then(|| slot.assume_init_read());
             slot.write(value);
             old
         };
-        self.header.set_seq.set(meta.seq);
-        self.header.set_site.store(core::ptr::from_ref(meta.site).cast_mut(), Ordering::Relaxed);
+        header.local.set(local | stamp::BOUND);
+        header.set_seq.set(meta.seq);
+        header
+            .set_site
+            .store(core::ptr::from_ref(meta.site).cast_mut(), Ordering::Relaxed);
         if let Some(bytes) = meta.bytes {
-            self.header.bytes.store(bytes, Ordering::Relaxed);
+            header.set_bytes(bytes);
         }
-        let flags = old_stamp & stamp::SHIELDED;
-        self.header.stamp.store(flags | stamp::SET | (meta.now_ms << stamp::TIME_SHIFT), Ordering::Relaxed);
+        header.stamp.store(
+            stamp::SET | (meta.now_ms << stamp::TIME_SHIFT),
+            Ordering::Relaxed,
+        );
         old
     }
 
     /// Unbinds and returns the value. The caller checked that it is not borrowed.
     #[inline]
     pub(crate) fn unbind(&self) -> Option<T> {
-        let old_stamp = self.stamp();
-        if old_stamp & stamp::SET == 0 {
+        let header = &self.header;
+        let local = header.local.get();
+        if local & stamp::BOUND == 0 {
             return None;
         }
-        debug_assert_eq!(old_stamp & stamp::BORROW_MASK, 0);
-        self.header.stamp.store(old_stamp & !stamp::SET, Ordering::Relaxed);
-        // SAFETY: `SET` was set, so the value is initialized; clearing `SET`
-        // first transfers ownership of it to us.
+        debug_assert!(!header.is_borrowed());
+        header.local.set(local & !stamp::BOUND);
+        header.update_stamp(|s| s & !stamp::SET);
+        // SAFETY: `BOUND` was set, so the value is initialized; clearing it
+        // transfers ownership of the value to us.
         Some(unsafe { (*self.value.get()).assume_init_read() })
     }
 
     /// Restores `value` with the bind metadata it had before a guard shadowed it.
     pub(crate) fn rebind_shadowed(&self, value: T, seq: u64) {
-        debug_assert_eq!(self.stamp() & (stamp::SET | stamp::BORROW_MASK), 0);
+        let header = &self.header;
+        debug_assert!(!header.is_set() && !header.is_borrowed());
         // SAFETY: owner thread, unbound and unborrowed (checked by the caller).
         unsafe { (*self.value.get()).write(value) };
-        self.header.set_seq.set(seq);
-        self.header.update_stamp(|s| s | stamp::SET);
+        header.set_seq.set(seq);
+        header.local.set(header.local.get() | stamp::BOUND);
+        header.update_stamp(|s| s | stamp::SET);
     }
 
     /// Borrows the bound value. `Ok(None)` when nothing is bound.
     #[inline]
     pub(crate) fn borrow(&self) -> Result<Option<Ref<'_, T>>, AccessError> {
-        let s = self.stamp();
-        if s & stamp::SET == 0 {
-            return Ok(None);
+        let local = self.header.local.get();
+        if local & stamp::BOUND == 0 {
+            return unbound_or_mut(local);
         }
-        let borrows = s & stamp::BORROW_MASK;
-        if borrows >= stamp::BORROW_MUT - stamp::BORROW_ONE {
-            if borrows == stamp::BORROW_MUT {
-                return Err(AccessError::Borrowed);
-            }
+        if local & stamp::BORROW_MASK == stamp::BORROW_MASK {
             too_many_borrows();
         }
-        self.header.stamp.store(s + stamp::BORROW_ONE, Ordering::Relaxed);
+        self.header.local.set(local + stamp::BORROW_ONE);
         Ok(Some(Ref { entry: self }))
+    }
+
+    /// Clones the bound value out: `Ok(None)` when nothing is bound.
+    ///
+    /// The clone may run user code that touches this thread-local, so the
+    /// value is marked borrowed meanwhile: with the `cloning` flag when it is
+    /// free (constant stores, which the compiler drops around a trivial
+    /// clone), with the borrow count when it is not (a `get` nested in a
+    /// `Clone`).
+    #[inline]
+    pub(crate) fn clone_out(&self) -> Result<Option<T>, AccessError>
+    where
+        T: Clone,
+    {
+        let header = &self.header;
+        let local = header.local.get();
+        if local & stamp::BOUND == 0 {
+            return unbound_or_mut(local);
+        }
+        if header.cloning.get() != 0 {
+            return Ok(self.borrow()?.map(|value| (*value).clone()));
+        }
+        struct Cloning<'a>(&'a Cell<u16>);
+        impl Drop for Cloning<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                self.0.set(0);
+            }
+        }
+        header.cloning.set(1);
+        let _cloning = Cloning(&header.cloning);
+        // SAFETY: bound and not mutably borrowed (`BOUND` is set), and
+        // `cloning` keeps it from being replaced or removed during the clone.
+        Ok(Some(
+            unsafe { (*self.value.get()).assume_init_ref() }.clone(),
+        ))
     }
 
     /// Borrows the bound value mutably. `Ok(None)` when nothing is bound.
     pub(crate) fn borrow_mut(&self) -> Result<Option<RefMut<'_, T>>, AccessError> {
-        let s = self.stamp();
-        if s & stamp::SET == 0 {
-            return Ok(None);
+        let local = self.header.local.get();
+        if local & stamp::BOUND == 0 {
+            return unbound_or_mut(local);
         }
-        if s & stamp::BORROW_MASK != 0 {
+        if self.header.is_borrowed() {
             return Err(AccessError::Borrowed);
         }
-        self.header.stamp.store(s | stamp::BORROW_MUT, Ordering::Relaxed);
+        self.header.local.set((local & !stamp::BOUND) | stamp::MUT);
         Ok(Some(RefMut { entry: self }))
     }
 
@@ -244,10 +341,21 @@ impl<T: 'static> Entry<T> {
     }
 }
 
+/// `local` has `BOUND` clear: unbound, or mutably borrowed.
+#[cold]
+#[inline(never)]
+fn unbound_or_mut<R>(local: u16) -> Result<Option<R>, AccessError> {
+    if local & stamp::MUT != 0 {
+        Err(AccessError::Borrowed)
+    } else {
+        Ok(None)
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn too_many_borrows() -> ! {
-    panic!("tl-core: too many nested borrows of one thread-local (32766)")
+    panic!("tl-core: too many nested borrows of one thread-local (4095)")
 }
 
 /// A shared borrow of an entry's value.
@@ -267,7 +375,8 @@ impl<T: 'static> core::ops::Deref for Ref<'_, T> {
 impl<T: 'static> Drop for Ref<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.entry.header.update_stamp(|s| s - stamp::BORROW_ONE);
+        let local = &self.entry.header.local;
+        local.set(local.get() - stamp::BORROW_ONE);
     }
 }
 
@@ -278,17 +387,18 @@ pub(crate) struct RefMut<'a, T: 'static> {
 
 impl<T: 'static> RefMut<'_, T> {
     pub(crate) fn value(&mut self) -> &mut T {
-        // SAFETY: `BORROW_MUT` excludes every other access to the value.
+        // SAFETY: `MUT` excludes every other access to the value.
         unsafe { (*self.entry.value.get()).assume_init_mut() }
     }
 
     pub(crate) fn record_bytes(&self, bytes: usize) {
-        self.entry.header.bytes.store(bytes, Ordering::Relaxed);
+        self.entry.header.set_bytes(bytes);
     }
 }
 
 impl<T: 'static> Drop for RefMut<'_, T> {
     fn drop(&mut self) {
-        self.entry.header.update_stamp(|s| s & !stamp::BORROW_MASK);
+        let local = &self.entry.header.local;
+        local.set((local.get() & !stamp::MUT) | stamp::BOUND);
     }
 }

@@ -17,8 +17,12 @@ pub enum AccessError {
 impl fmt::Display for AccessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::ThreadExiting => "the thread's thread-locals were already destroyed (thread exit)",
-            Self::Borrowed => "the thread-local's value is borrowed by an enclosing `with` or `with_mut`",
+            Self::ThreadExiting => {
+                "the thread's thread-locals were already destroyed (thread exit)"
+            }
+            Self::Borrowed => {
+                "the thread-local's value is borrowed by an enclosing `with` or `with_mut`"
+            }
         })
     }
 }
@@ -35,7 +39,9 @@ pub struct SetError<T> {
 
 impl<T> fmt::Debug for SetError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetError").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("SetError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 

@@ -16,7 +16,7 @@
 //! - Every bind increments the thread's sequence number and records it in the
 //!   entry; a guard takes a sequence number too, so "bound inside this guard"
 //!   is exactly `entry.set_seq > guard.token`.
-//! - `stamp::SHIELDED` is set on an entry iff some shield for its key is on
+//! - The entry's `SHIELDED` flag is set iff some shield for its key is on
 //!   this thread's shield stack; it sends `set`/`remove` to the slow path.
 //! - No user code (a value's `Drop`) runs while a shield or entry reference is
 //!   held: values are taken out first and dropped last.
@@ -26,7 +26,7 @@ use core::marker::PhantomData;
 use core::panic::Location;
 
 use crate::clock;
-use crate::entry::{BindMeta, Entry, stamp};
+use crate::entry::{BindMeta, Entry};
 use crate::map::{self, LocalMap, drop_caught};
 
 pub(crate) struct Shield {
@@ -82,7 +82,12 @@ fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
 }
 
 /// `set` on a shielded entry (the caller checked it is not borrowed).
-pub(crate) fn shielded_bind<T: 'static>(map: &LocalMap, entry: &Entry<T>, value: T, meta: BindMeta) -> Option<T> {
+pub(crate) fn shielded_bind<T: 'static>(
+    map: &LocalMap,
+    entry: &Entry<T>,
+    value: T,
+    meta: BindMeta,
+) -> Option<T> {
     if shelter(map, entry) {
         let none = entry.bind(value, meta);
         debug_assert!(none.is_none());
@@ -94,7 +99,11 @@ pub(crate) fn shielded_bind<T: 'static>(map: &LocalMap, entry: &Entry<T>, value:
 
 /// `remove` on a shielded entry (the caller checked it is not borrowed).
 pub(crate) fn shielded_unbind<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> Option<T> {
-    if shelter(map, entry) { None } else { entry.unbind() }
+    if shelter(map, entry) {
+        None
+    } else {
+        entry.unbind()
+    }
 }
 
 /// Drops values from a guard's `drop`: caught while unwinding, where a second
@@ -139,13 +148,25 @@ impl<T: 'static> Guard<T> {
             // SAFETY: linked entries are live; no user code runs below.
             let shielded = match header.map(|h| unsafe { h.as_ref() }) {
                 Some(header) if header.is_set() => {
-                    with_shields(map, |shields| shields.push(Shield { key_id: id, token, saved: None }));
-                    header.update_stamp(|s| s | stamp::SHIELDED);
+                    with_shields(map, |shields| {
+                        shields.push(Shield {
+                            key_id: id,
+                            token,
+                            saved: None,
+                        })
+                    });
+                    header.set_shielded(true);
                     true
                 }
                 _ => false,
             };
-            Self { id, token, shielded, _type: PhantomData, _not_send: PhantomData }
+            Self {
+                id,
+                token,
+                shielded,
+                _type: PhantomData,
+                _not_send: PhantomData,
+            }
         })
     }
 
@@ -169,12 +190,16 @@ impl<T: 'static> Guard<T> {
         // SAFETY: the id's entries hold a `T`; no user code runs until return.
         let entry = unsafe { Entry::<T>::from_header(header) };
         if !still_shielded {
-            entry.header().update_stamp(|s| s & !stamp::SHIELDED);
+            entry.header().set_shielded(false);
         }
-        if entry.stamp() & stamp::BORROW_MASK != 0 {
+        if entry.header().is_borrowed() {
             return (None, saved.map(|(value, _)| value));
         }
-        let inner = if entry.header().set_seq.get() > self.token { entry.unbind() } else { None };
+        let inner = if entry.header().set_seq.get() > self.token {
+            entry.unbind()
+        } else {
+            None
+        };
         let unused = match saved {
             Some((value, seq)) if !entry.header().is_set() => match value.downcast::<T>() {
                 Ok(value) => {
@@ -200,7 +225,9 @@ impl<T: 'static> Drop for Guard<T> {
 
 impl<T: 'static> core::fmt::Debug for Guard<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Guard").field("key_id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Guard")
+            .field("key_id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -228,7 +255,13 @@ impl<T: 'static> Scope<T> {
         site: &'static Location<'static>,
         heap_size: Option<fn(&T) -> usize>,
     ) -> Self {
-        Self { id, previous, site, heap_size, _marker: PhantomData }
+        Self {
+            id,
+            previous,
+            site,
+            heap_size,
+            _marker: PhantomData,
+        }
     }
 
     fn exit(&mut self, map: &LocalMap) -> (Option<T>, Option<T>) {
@@ -245,14 +278,17 @@ impl<T: 'static> Scope<T> {
         };
         // SAFETY: the id's entries hold a `T`; no user code runs until return.
         let entry = unsafe { Entry::<T>::from_header(header) };
-        let s = entry.stamp();
-        if s & stamp::BORROW_MASK != 0 {
+        if entry.header().is_borrowed() {
             return (None, previous);
         }
-        let shielded = s & stamp::SHIELDED != 0;
+        let shielded = entry.header().is_shielded();
         let displaced = match (previous, meta) {
             (Some(value), Some(meta)) => {
-                if shielded { shielded_bind(map, entry, value, meta) } else { entry.bind(value, meta) }
+                if shielded {
+                    shielded_bind(map, entry, value, meta)
+                } else {
+                    entry.bind(value, meta)
+                }
             }
             _ if shielded => shielded_unbind(map, entry),
             _ => entry.unbind(),
@@ -271,6 +307,8 @@ impl<T: 'static> Drop for Scope<T> {
 
 impl<T: 'static> core::fmt::Debug for Scope<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Scope").field("key_id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Scope")
+            .field("key_id", &self.id)
+            .finish_non_exhaustive()
     }
 }

@@ -106,6 +106,8 @@ impl Inheritance {
 
 impl core::fmt::Debug for Inheritance {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Inheritance").field("values", &self.len()).finish()
+        f.debug_struct("Inheritance")
+            .field("values", &self.len())
+            .finish()
     }
 }

@@ -56,6 +56,29 @@ impl fmt::Display for Policy {
 }
 
 static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
+/// Ids a thread reserves at once, so creating a key usually costs no atomic.
+const ID_BLOCK: u64 = 1024;
+
+std::thread_local! {
+    /// This thread's reserved ids: `next..end`.
+    static IDS: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
+}
+
+/// A fresh key id: unique for the process and never reused (64 bits do not
+/// wrap). Ids are not ordered across threads.
+fn next_key_id() -> u64 {
+    IDS.with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            next
+        } else {
+            let start = NEXT_KEY_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((start + 1, start + ID_BLOCK));
+            start
+        }
+    })
+}
 
 /// Optional per-key behaviour, chosen by the handle's `const` builder methods.
 pub(crate) struct Hooks<T> {
@@ -76,7 +99,11 @@ impl<T> Clone for Hooks<T> {
 impl<T> Copy for Hooks<T> {}
 
 impl<T> Hooks<T> {
-    pub(crate) const NONE: Self = Self { inherit: None, heap_size: None, reveal: None };
+    pub(crate) const NONE: Self = Self {
+        inherit: None,
+        heap_size: None,
+        reveal: None,
+    };
 }
 
 pub(crate) struct InheritHooks<T> {
@@ -156,7 +183,7 @@ impl<T: 'static> KeyBox<T> {
         let boxed = Box::new(Self {
             shared: KeyShared {
                 refs: AtomicUsize::new(1),
-                id: NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed),
+                id: next_key_id(),
                 name: spec.name,
                 type_name: core::any::type_name::<T>(),
                 declared_at: spec.declared_at,
@@ -221,21 +248,34 @@ impl<T: 'static> KeyBox<T> {
 }
 
 impl KeyShared {
+    #[inline]
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
 
-    /// Marks the key dead. Returns false if it already was.
-    pub(crate) fn kill(&self) -> bool {
-        self.alive.swap(false, Ordering::AcqRel)
+    /// Marks the key dead (once, from the handle's `drop`).
+    #[inline]
+    pub(crate) fn kill(&self) {
+        self.alive.store(false, Ordering::Release);
     }
 
     /// References held by the handle, entries and in-flight inheritance.
+    #[inline]
     pub(crate) fn ref_count(&self) -> usize {
         self.refs.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_label(&self, name: &'static str, declared_at: &'static Location<'static>) -> bool {
+    /// Labels the key unless it was labelled already (a static name given
+    /// with `named` also counts as a label). Returns whether it labelled it.
+    pub(crate) fn set_label(
+        &self,
+        name: &'static str,
+        declared_at: Option<&'static Location<'static>>,
+    ) -> bool {
+        if self.name.is_some() || self.label.get().is_some() {
+            return false;
+        }
+        let declared_at = declared_at.unwrap_or(self.declared_at);
         self.label.set(Label { name, declared_at }).is_ok()
     }
 

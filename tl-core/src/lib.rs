@@ -123,3 +123,20 @@ pub fn stats() -> Stats {
         drop_panics: map::DROP_PANICS.load(sync::Ordering::Relaxed),
     }
 }
+
+/// Items used by code that `tl-macros` generates. Not public API: may change
+/// in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::checkpoint::TaskScope;
+    pub use crate::guard::Guard;
+    pub use crate::local::ThreadLocal;
+    pub use core::panic::Location;
+
+    /// `#[thread_local_scoped(KEY)]`'s guard for one thread-local: takes a
+    /// reference so that `&self.field` deref-coerces from smart pointers.
+    #[inline]
+    pub fn guard<T: 'static>(key: &ThreadLocal<T>) -> Guard<T> {
+        key.guard()
+    }
+}

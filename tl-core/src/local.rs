@@ -76,7 +76,12 @@ impl<T: 'static> ThreadLocal<T> {
         Self {
             id: AtomicU64::new(0),
             key: AtomicPtr::new(ptr::null_mut()),
-            spec: KeySpec { name: None, declared_at, policy: Policy::TaskScoped, hooks: Hooks::NONE },
+            spec: KeySpec {
+                name: None,
+                declared_at,
+                policy: Policy::TaskScoped,
+                hooks: Hooks::NONE,
+            },
             init,
             _marker: PhantomData,
         }
@@ -186,7 +191,10 @@ impl<T: 'static> ThreadLocal<T> {
     where
         T: Send,
     {
-        self.spec.hooks.inherit = Some(InheritHooks { child_value, package: inherit::package::<T> });
+        self.spec.hooks.inherit = Some(InheritHooks {
+            child_value,
+            package: inherit::package::<T>,
+        });
         self
     }
 }
@@ -219,7 +227,12 @@ impl<T: 'static> ThreadLocal<T> {
     #[inline(never)]
     fn create_key(&self) -> u64 {
         let ours = KeyBox::<T>::create(&self.spec);
-        let published = match self.key.compare_exchange(ptr::null_mut(), ours.as_ptr(), Ordering::AcqRel, Ordering::Acquire) {
+        let published = match self.key.compare_exchange(
+            ptr::null_mut(),
+            ours.as_ptr(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => ours,
             Err(theirs) => {
                 // SAFETY: `ours` was never published; we own its only reference.
@@ -236,9 +249,22 @@ impl<T: 'static> ThreadLocal<T> {
 
     /// A new reference to the key (which must exist).
     fn key_ref(&self) -> KeyRef {
-        let key = NonNull::new(self.key.load(Ordering::Acquire)).expect("key created before use");
+        self.key_id();
+        // The pointer comes from the atomic, not from a reference: it carries
+        // the provenance the key block's eventual `Box::from_raw` needs.
+        let key =
+            NonNull::new(self.key.load(Ordering::Acquire)).expect("key published with its id");
         // SAFETY: the handle holds a reference, so the key is live.
         unsafe { KeyRef::clone_from_raw(key) }
+    }
+
+    /// The key, created if needed; the handle's reference keeps it alive.
+    fn key(&self) -> &KeyShared {
+        self.key_id();
+        let key = self.key.load(Ordering::Acquire);
+        // SAFETY: `key_id` published the key before its id, and the handle
+        // holds a reference until it is dropped.
+        unsafe { key.as_ref() }.expect("key published with its id")
     }
 
     /// The key's id: unique for the process, never reused. Creates the key if
@@ -249,17 +275,22 @@ impl<T: 'static> ThreadLocal<T> {
 
     /// This thread-local's report metadata. Creates the key if needed.
     pub fn info(&self) -> KeyInfo {
-        self.key_id();
-        self.key_ref().info()
+        self.key().info()
     }
 
     /// Names the key for reports after construction, unless it was labelled
-    /// already; returns whether this call labelled it. Used by
-    /// `#[derive(ThreadLocalScoped)]` to name a field `Service.field`, declared
-    /// at the field.
-    pub fn label(&self, name: &'static str, declared_at: &'static Location<'static>) -> bool {
-        self.key_id();
-        self.key_ref().set_label(name, declared_at)
+    /// already; returns whether this call labelled it. `declared_at` replaces
+    /// the declaration site when given.
+    ///
+    /// `#[derive(ThreadLocalScoped)]` uses it to name a field
+    /// `Service.field`, declared at the field; `#[thread_local_scoped(KEY)]`
+    /// to name an unnamed static `KEY`. Costs one atomic load once labelled.
+    pub fn label(
+        &self,
+        name: &'static str,
+        declared_at: Option<&'static Location<'static>>,
+    ) -> bool {
+        self.key().set_label(name, declared_at)
     }
 }
 
@@ -283,11 +314,17 @@ impl<T: 'static> ThreadLocal<T> {
     pub fn set(&self, value: T) -> Option<T> {
         match self.set_at(value, Location::caller()) {
             Ok(previous) => previous,
-            Err(SetError { value, kind: AccessError::ThreadExiting }) => {
+            Err(SetError {
+                value,
+                kind: AccessError::ThreadExiting,
+            }) => {
                 drop(value);
                 None
             }
-            Err(SetError { value, kind: AccessError::Borrowed }) => {
+            Err(SetError {
+                value,
+                kind: AccessError::Borrowed,
+            }) => {
                 drop(value);
                 ops::borrowed_panic()
             }
@@ -304,7 +341,11 @@ impl<T: 'static> ThreadLocal<T> {
     #[inline]
     fn set_at(&self, value: T, site: &'static Location<'static>) -> Result<Option<T>, SetError<T>> {
         // SAFETY: the id is this handle's, whose values are `T`.
-        unsafe { ops::set(self.key_id(), value, site, &self.spec.hooks, || self.key_ref()) }
+        unsafe {
+            ops::set(self.key_id(), value, site, &self.spec.hooks, || {
+                self.key_ref()
+            })
+        }
     }
 
     /// Unbinds and returns this thread's value (Java's `remove`). The next
@@ -326,11 +367,15 @@ impl<T: 'static> ThreadLocal<T> {
     /// Whether a value is bound on this thread (never runs the initializer).
     #[inline]
     pub fn is_set(&self) -> bool {
-        let Some(id) = self.existing_id() else { return false };
-        map::with(|map| map.find(id).is_some_and(|header| {
-            // SAFETY: linked entries are live.
-            unsafe { header.as_ref() }.is_set()
-        }))
+        let Some(id) = self.existing_id() else {
+            return false;
+        };
+        map::with(|map| {
+            map.find(id).is_some_and(|header| {
+                // SAFETY: linked entries are live.
+                unsafe { header.as_ref() }.is_set()
+            })
+        })
     }
 
     /// Clones this thread's value out (Java's `get`), binding the initial
@@ -338,13 +383,25 @@ impl<T: 'static> ThreadLocal<T> {
     ///
     /// # Panics
     /// If the value is mutably borrowed by an enclosing `with_mut`.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn get(&self) -> Option<T>
     where
         T: Clone,
     {
-        self.with(|value| value.cloned())
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            // SAFETY: the id is this handle's, whose values are `T`; the handle
+            // keeps the key, hence the entry, alive during the clone.
+            if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+                match entry.clone_out() {
+                    Ok(Some(value)) => return Some(value),
+                    Ok(None) => {}
+                    Err(_) => ops::borrowed_panic(),
+                }
+            }
+        }
+        self.with_unbound(Location::caller(), |value| value.cloned())
     }
 
     /// Runs `f` with a reference to this thread's value, without cloning it,
@@ -358,10 +415,26 @@ impl<T: 'static> ThreadLocal<T> {
     /// # Panics
     /// If the value is mutably borrowed by an enclosing `with_mut` (see
     /// [`try_with`](Self::try_with)).
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        match self.borrow(Location::caller()) {
+        match self.borrow_bound() {
+            Ok(Some(value)) => f(Some(&value)),
+            Ok(None) => self.with_unbound(Location::caller(), f),
+            Err(_) => ops::borrowed_panic(),
+        }
+    }
+
+    /// [`Self::with`] when nothing is bound: kept out of line so that the
+    /// hot path's borrow and release compile to straight-line code.
+    #[cold]
+    #[inline(never)]
+    fn with_unbound<R>(
+        &self,
+        site: &'static Location<'static>,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
+        match self.borrow_unbound(site) {
             Ok(Some(value)) => f(Some(&value)),
             Ok(None) | Err(AccessError::ThreadExiting) => f(None),
             Err(AccessError::Borrowed) => ops::borrowed_panic(),
@@ -387,7 +460,9 @@ impl<T: 'static> ThreadLocal<T> {
     #[track_caller]
     pub fn with_mut<R>(&self, f: impl FnOnce(Option<&mut T>) -> R) -> R {
         let site = Location::caller();
-        let Some(id) = self.id_for_read() else { return f(None) };
+        let Some(id) = self.id_for_read() else {
+            return f(None);
+        };
         // SAFETY: the id is this handle's, whose values are `T`; the handle
         // keeps the key, hence the entry, alive while `f` runs.
         let entry = map::with(|map| unsafe { ops::find::<T>(map, id) });
@@ -500,16 +575,44 @@ impl<T: 'static> ThreadLocal<T> {
         }
     }
 
-    #[inline]
-    fn borrow(&self, site: &'static Location<'static>) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
-        let Some(id) = self.id_for_read() else { return Ok(None) };
+    /// Borrows this thread's value, binding the initial value if needed.
+    #[inline(always)]
+    fn borrow(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
+        match self.borrow_bound()? {
+            Some(value) => Ok(Some(value)),
+            None => self.borrow_unbound(site),
+        }
+    }
+
+    /// Borrows the bound value; `Ok(None)` if none is bound (or no key exists).
+    #[inline(always)]
+    fn borrow_bound(&self) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
+        let id = self.id.load(Ordering::Acquire);
+        if id == 0 {
+            return Ok(None);
+        }
         // SAFETY: the id is this handle's, whose values are `T`; the handle
         // keeps the key, hence the entry, alive while the borrow lives.
-        if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
-            if let Some(value) = entry.borrow()? {
-                return Ok(Some(value));
-            }
+        match map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+            Some(entry) => entry.borrow(),
+            None => Ok(None),
         }
+    }
+
+    /// The rest of [`Self::borrow`]: nothing is bound, or there is no key yet;
+    /// binds the initial value if there is an initializer.
+    #[cold]
+    #[inline(never)]
+    fn borrow_unbound(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
+        let Some(id) = self.id_for_read() else {
+            return Ok(None);
+        };
         match self.initialize(id, site)? {
             Some(entry) => entry.borrow(),
             None => Ok(None),
@@ -520,9 +623,17 @@ impl<T: 'static> ThreadLocal<T> {
     /// initializer.
     #[cold]
     #[inline(never)]
-    fn initialize(&self, id: u64, site: &'static Location<'static>) -> Result<Option<&Entry<T>>, AccessError> {
+    fn initialize(
+        &self,
+        id: u64,
+        site: &'static Location<'static>,
+    ) -> Result<Option<&Entry<T>>, AccessError> {
         if !self.init.is_some() {
-            return if map::with(map::LocalMap::is_destroyed) { Err(AccessError::ThreadExiting) } else { Ok(None) };
+            return if map::with(map::LocalMap::is_destroyed) {
+                Err(AccessError::ThreadExiting)
+            } else {
+                Ok(None)
+            };
         }
         if map::with(map::LocalMap::is_destroyed) {
             return Err(AccessError::ThreadExiting);
@@ -547,12 +658,12 @@ impl<T: 'static> ThreadLocal<T> {
 
 impl<T: 'static> Drop for ThreadLocal<T> {
     fn drop(&mut self) {
-        let Some(key) = NonNull::new(*self.key.get_mut()) else { return };
+        let Some(key) = NonNull::new(*self.key.get_mut()) else {
+            return;
+        };
         // SAFETY: the handle owned this reference; nothing else will release it.
         let key = unsafe { KeyRef::from_raw(key) };
-        if !key.kill() {
-            return;
-        }
+        key.kill();
         // This thread's own value goes now; other threads reclaim theirs at
         // their next access, told by the death epoch.
         let own = map::with(|map| map.unlink(key.id));
@@ -564,7 +675,7 @@ impl<T: 'static> Drop for ThreadLocal<T> {
         death::publish(&key, others);
         drop(key);
         if let Some(entry) = own {
-            map::drop_entries(vec![entry]);
+            map::drop_entry(entry);
         }
     }
 }

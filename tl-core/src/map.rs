@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use crate::entry::EntryHeader;
 use crate::registry::{self, ThreadShared, View};
-use crate::sync::{AtomicU64, Ordering, lock};
+use crate::sync::{AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
 
 /// Bumped whenever a key dies while other threads may hold values for it.
@@ -71,13 +71,13 @@ pub(crate) struct LocalMap {
 impl LocalMap {
     const fn new() -> Self {
         Self {
-        table: Cell::new(Table::EMPTY),
-        len: Cell::new(0),
-        seen_epoch: Cell::new(0),
-        seq: Cell::new(0),
-        state: Cell::new(State::Fresh),
-        shared: Cell::new(ptr::null()),
-        shields: Cell::new(ptr::null_mut()),
+            table: Cell::new(Table::EMPTY),
+            len: Cell::new(0),
+            seen_epoch: Cell::new(0),
+            seq: Cell::new(0),
+            state: Cell::new(State::Fresh),
+            shared: Cell::new(ptr::null()),
+            shields: Cell::new(ptr::null_mut()),
         }
     }
 }
@@ -87,11 +87,19 @@ std::thread_local! {
     static TEARDOWN: Teardown = const { Teardown };
 }
 
-/// Runs `f` with this thread's map. Never fails: the map has no destructor,
-/// so it stays accessible for the whole life of the thread.
+/// Runs `f` with this thread's map.
+///
+/// Never fails: the map has no destructor, so its storage stays valid for the
+/// whole life of the thread. Only its address is taken inside `LocalKey::with`
+/// (a closure small enough to always inline, which keeps the hot path a
+/// direct TLS access); `f` runs outside it.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
-    MAP.with(f)
+    let map = MAP.with(ptr::from_ref);
+    // SAFETY: the storage of a destructor-less `thread_local!` lives until the
+    // thread ends, and the reference does not leave this thread (`LocalMap`
+    // is `!Sync`) or outlive this call.
+    f(unsafe { &*map })
 }
 
 /// Tells every thread to sweep for dead keys on its next access.
@@ -149,8 +157,14 @@ impl LocalMap {
     }
 
     /// Makes the map able to hold entries. False once the thread is exiting.
-    #[cold]
+    #[inline]
     pub(crate) fn go_live(&self) -> bool {
+        self.state.get() == State::Live || self.go_live_cold()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn go_live_cold(&self) -> bool {
         match self.state.get() {
             State::Live => true,
             State::Destroyed => false,
@@ -168,6 +182,7 @@ impl LocalMap {
         }
     }
 
+    #[inline]
     fn shared(&self) -> &ThreadShared {
         debug_assert_eq!(self.state.get(), State::Live);
         // SAFETY: while `Live`, `shared` holds a leaked `Arc` reference.
@@ -177,7 +192,7 @@ impl LocalMap {
     /// Links a new entry. The map must be `Live` and hold no entry of the
     /// same key.
     pub(crate) fn link(&self, entry: NonNull<EntryHeader>) {
-        let mut view = lock(&self.shared().view);
+        let mut view = self.shared().view.lock();
         let len = self.len.get() + 1;
         let mut table = self.table.get();
         if table.is_empty_sentinel() || len * 3 > table.capacity() * 2 {
@@ -199,7 +214,7 @@ impl LocalMap {
         let table = self.table.get();
         // SAFETY: this thread's live table.
         let (i, entry) = unsafe { table.find(id) }?;
-        let mut view = lock(&self.shared().view);
+        let mut view = self.shared().view.lock();
         // SAFETY: view lock held; slot `i` holds `entry`.
         unsafe { table.delete_at(i) };
         self.after_unlink(&mut view, 1);
@@ -244,7 +259,7 @@ impl LocalMap {
         }
         let mut dead = Vec::new();
         {
-            let mut view = lock(&self.shared().view);
+            let mut view = self.shared().view.lock();
             let table = self.table.get();
             let mut i = 0;
             while i < table.capacity() {
@@ -280,7 +295,7 @@ impl LocalMap {
         // it back exactly once (the state is now `Destroyed`).
         let shared = unsafe { Arc::from_raw(self.shared.replace(ptr::null())) };
         {
-            let mut view = lock(&shared.view);
+            let mut view = shared.view.lock();
             view.table = Table::EMPTY;
             view.len = 0;
             shared.mark_exited();
@@ -306,13 +321,17 @@ impl LocalMap {
 
 /// Frees unlinked entries, dropping their values on this thread.
 pub(crate) fn drop_entries(entries: Vec<NonNull<EntryHeader>>) {
-    for entry in entries {
-        // SAFETY: the entry is linked nowhere and owned by this thread.
-        let drop_entry = unsafe { entry.as_ref() }.key().ops.drop_entry;
-        // SAFETY: unlinked, unborrowed (only dead keys or an exiting thread's
-        // entries get here) and dropped once.
-        drop_caught(move || unsafe { drop_entry(entry) });
-    }
+    entries.into_iter().for_each(drop_entry);
+}
+
+/// Frees an unlinked entry (of a dead key, or of an exiting thread), dropping
+/// its value on this thread.
+pub(crate) fn drop_entry(entry: NonNull<EntryHeader>) {
+    // SAFETY: the entry is linked nowhere and owned by this thread.
+    let drop_entry = unsafe { entry.as_ref() }.key().ops.drop_entry;
+    // SAFETY: unlinked, unborrowed (a dead key's value cannot be borrowed, and
+    // an exiting thread runs no borrows) and freed once.
+    drop_caught(move || unsafe { drop_entry(entry) });
 }
 
 /// Runs `f` (which drops values), catching and counting a panic so that it

@@ -7,7 +7,7 @@
 use core::panic::Location;
 
 use crate::clock;
-use crate::entry::{BindMeta, Entry, stamp};
+use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
 use crate::key::{Hooks, KeyRef};
 use crate::map::{self, LocalMap};
@@ -25,11 +25,17 @@ use crate::map::{self, LocalMap};
 #[inline]
 pub(crate) unsafe fn find<'a, T: 'static>(map: &LocalMap, id: u64) -> Option<&'a Entry<T>> {
     // SAFETY: entries found under `id` hold a `T`; lifetime per the caller.
-    map.find(id).map(|header| unsafe { Entry::from_header(header) })
+    map.find(id)
+        .map(|header| unsafe { Entry::from_header(header) })
 }
 
 #[inline]
-pub(crate) fn bind_meta<T>(map: &LocalMap, site: &'static Location<'static>, hooks: &Hooks<T>, value: &T) -> BindMeta {
+pub(crate) fn bind_meta<T>(
+    map: &LocalMap,
+    site: &'static Location<'static>,
+    hooks: &Hooks<T>,
+    value: &T,
+) -> BindMeta {
     BindMeta {
         site,
         seq: map.next_seq(),
@@ -55,7 +61,7 @@ pub(crate) unsafe fn set<T: 'static>(
         let meta = bind_meta(map, site, hooks, &value);
         // SAFETY: forwarded from the caller.
         match unsafe { find::<T>(map, id) } {
-            Some(entry) if entry.stamp() & stamp::SLOW == 0 => Ok(entry.bind(value, meta)),
+            Some(entry) if entry.header().is_plain() => Ok(entry.bind(value, meta)),
             Some(entry) => set_slow(map, entry, value, meta),
             None => insert(map, value, meta, key),
         }
@@ -64,9 +70,17 @@ pub(crate) unsafe fn set<T: 'static>(
 
 #[cold]
 #[inline(never)]
-fn set_slow<T: 'static>(map: &LocalMap, entry: &Entry<T>, value: T, meta: BindMeta) -> Result<Option<T>, SetError<T>> {
-    if entry.stamp() & stamp::BORROW_MASK != 0 {
-        return Err(SetError { value, kind: AccessError::Borrowed });
+fn set_slow<T: 'static>(
+    map: &LocalMap,
+    entry: &Entry<T>,
+    value: T,
+    meta: BindMeta,
+) -> Result<Option<T>, SetError<T>> {
+    if entry.header().is_borrowed() {
+        return Err(SetError {
+            value,
+            kind: AccessError::Borrowed,
+        });
     }
     Ok(crate::guard::shielded_bind(map, entry, value, meta))
 }
@@ -76,15 +90,15 @@ fn set_slow<T: 'static>(map: &LocalMap, entry: &Entry<T>, value: T, meta: BindMe
 fn insert<T: 'static>(
     map: &LocalMap,
     value: T,
-    mut meta: BindMeta,
+    meta: BindMeta,
     key: impl FnOnce() -> KeyRef,
 ) -> Result<Option<T>, SetError<T>> {
     if !map.go_live() {
-        return Err(SetError { value, kind: AccessError::ThreadExiting });
+        return Err(SetError {
+            value,
+            kind: AccessError::ThreadExiting,
+        });
     }
-    // A new entry is a cold event: refresh the coarse clock so the stamp is exact.
-    clock::refresh();
-    meta.now_ms = clock::coarse_ms();
     map.link(Entry::allocate(key(), value, meta));
     Ok(None)
 }
@@ -98,13 +112,16 @@ pub(crate) unsafe fn remove<T: 'static>(id: u64) -> Result<Option<T>, AccessErro
     map::with(|map| {
         // SAFETY: forwarded from the caller.
         let Some(entry) = (unsafe { find::<T>(map, id) }) else {
-            return if map.is_destroyed() { Err(AccessError::ThreadExiting) } else { Ok(None) };
+            return if map.is_destroyed() {
+                Err(AccessError::ThreadExiting)
+            } else {
+                Ok(None)
+            };
         };
-        let s = entry.stamp();
-        if s & stamp::SLOW == 0 {
+        if entry.header().is_plain() {
             return Ok(entry.unbind());
         }
-        if s & stamp::BORROW_MASK != 0 {
+        if entry.header().is_borrowed() {
             return Err(AccessError::Borrowed);
         }
         Ok(crate::guard::shielded_unbind(map, entry))
@@ -115,5 +132,7 @@ pub(crate) unsafe fn remove<T: 'static>(id: u64) -> Result<Option<T>, AccessErro
 #[inline(never)]
 #[track_caller]
 pub(crate) fn borrowed_panic() -> ! {
-    panic!("tl-core: thread-local value replaced or removed while borrowed by `with`/`with_mut` on this thread")
+    panic!(
+        "tl-core: thread-local value replaced or removed while borrowed by `with`/`with_mut` on this thread"
+    )
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::entry::{EntryHeader, stamp};
 use crate::key::KeyInfo;
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
 use crate::table::Table;
 
 static REGISTRY: Mutex<BTreeMap<u64, Arc<ThreadShared>>> = Mutex::new(BTreeMap::new());
@@ -35,7 +35,7 @@ pub(crate) struct View {
 /// A thread's registration: its identity and the lock-guarded view of its table.
 pub(crate) struct ThreadShared {
     pub(crate) info: ThreadInfo,
-    pub(crate) view: Mutex<View>,
+    pub(crate) view: SpinLock<View>,
     alive: AtomicBool,
 }
 
@@ -66,6 +66,7 @@ impl ThreadInfo {
 
 /// Registers the calling thread.
 pub(crate) fn register() -> Arc<ThreadShared> {
+    clock::refresh();
     let current = std::thread::current();
     let shared = Arc::new(ThreadShared {
         info: ThreadInfo {
@@ -73,7 +74,10 @@ pub(crate) fn register() -> Arc<ThreadShared> {
             std_id: current.id(),
             name: current.name().map(Arc::from),
         },
-        view: Mutex::new(View { table: Table::empty(), len: 0 }),
+        view: SpinLock::new(View {
+            table: Table::empty(),
+            len: 0,
+        }),
         alive: AtomicBool::new(true),
     });
     lock(&REGISTRY).insert(shared.info.id, Arc::clone(&shared));
@@ -103,7 +107,7 @@ impl ThreadRef {
     /// duration of the copy only; the thread keeps running.
     pub fn snapshot(&self) -> ThreadSnapshot {
         let taken_at = clock::refresh();
-        let view = lock(&self.0.view);
+        let view = self.0.view.lock();
         let mut entries = Vec::with_capacity(view.len);
         // SAFETY: the view lock is held, so the table is live and unmodified
         // and its entries stay linked (see the module docs).
@@ -112,13 +116,21 @@ impl ThreadRef {
             entries.push(EntrySnapshot::read(unsafe { entry.as_ref() }));
         }
         drop(view);
-        ThreadSnapshot { thread: self.0.info.clone(), alive: self.is_alive(), entries, taken_at }
+        ThreadSnapshot {
+            thread: self.0.info.clone(),
+            alive: self.is_alive(),
+            entries,
+            taken_at,
+        }
     }
 }
 
 impl core::fmt::Debug for ThreadRef {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ThreadRef").field("info", self.info()).field("alive", &self.is_alive()).finish()
+        f.debug_struct("ThreadRef")
+            .field("info", self.info())
+            .field("alive", &self.is_alive())
+            .finish()
     }
 }
 
@@ -187,7 +199,7 @@ impl EntrySnapshot {
         Self {
             key: header.key().info(),
             bound: s & stamp::SET != 0,
-            bytes: header.bytes.load(Ordering::Relaxed),
+            bytes: header.bytes(),
             set_site: header.set_site(),
             set_at: clock::instant_of(stamp::time_ms(s)),
         }

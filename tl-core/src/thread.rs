@@ -36,19 +36,25 @@ pub struct Builder {
 impl Builder {
     /// A builder with std's defaults.
     pub fn new() -> Self {
-        Self { inner: std::thread::Builder::new() }
+        Self {
+            inner: std::thread::Builder::new(),
+        }
     }
 
     /// Names the thread (shown in leak reports).
     #[must_use]
     pub fn name(self, name: String) -> Self {
-        Self { inner: self.inner.name(name) }
+        Self {
+            inner: self.inner.name(name),
+        }
     }
 
     /// Sets the stack size in bytes.
     #[must_use]
     pub fn stack_size(self, size: usize) -> Self {
-        Self { inner: self.inner.stack_size(size) }
+        Self {
+            inner: self.inner.stack_size(size),
+        }
     }
 
     /// Spawns the thread; the parent's inheritable values are captured now and
@@ -74,7 +80,11 @@ impl Builder {
     /// # Errors
     /// If the OS fails to create the thread.
     #[track_caller]
-    pub fn spawn_scoped<'scope, F, R>(self, scope: &'scope Scope<'scope, '_>, f: F) -> io::Result<ScopedJoinHandle<'scope, R>>
+    pub fn spawn_scoped<'scope, F, R>(
+        self,
+        scope: &'scope Scope<'scope, '_>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, R>>
     where
         F: FnOnce() -> R + Send + 'scope,
         R: Send + 'scope,
