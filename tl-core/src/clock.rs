@@ -1,7 +1,7 @@
 //! A coarse clock that the hot path can read with one relaxed load.
 //!
 //! `set` must cost a few nanoseconds, and `Instant::now()` costs tens, so values
-//! are stamped with [`coarse_ms`]: milliseconds since the process epoch as of the
+//! are stamped with a coarse clock: milliseconds since the process epoch as of the
 //! last [`refresh`]. A stamp is therefore never later than the real bind time,
 //! and early by at most the time since the last refresh. Thread registration
 //! and every registry snapshot refresh it; `tl-audit`'s auditor thread
@@ -27,7 +27,8 @@ pub(crate) fn coarse_ms() -> u64 {
     COARSE_MS.load(Ordering::Relaxed)
 }
 
-/// Reads the real clock, publishes it to [`coarse_ms`] and returns it.
+/// Reads the real clock, publishes it as the coarse clock's new time, and
+/// returns it.
 pub fn refresh() -> Instant {
     let now = Instant::now();
     let ms = u64::try_from(now.saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX);

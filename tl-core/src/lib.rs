@@ -139,4 +139,12 @@ pub mod __private {
     pub fn guard<T: 'static>(key: &ThreadLocal<T>) -> Guard<T> {
         key.guard()
     }
+
+    /// The location of the call: generated with the span of a field or an
+    /// argument (`quote_spanned!`), it names that token's file, line and column.
+    #[track_caller]
+    #[inline]
+    pub fn here() -> &'static Location<'static> {
+        Location::caller()
+    }
 }

@@ -2,7 +2,7 @@
 //! consistent snapshots of their entries taken from any other thread.
 //!
 //! # Design
-//! Each thread with a map registers one [`ThreadShared`] here on its first
+//! Each thread with a map registers one `ThreadShared` here on its first
 //! insert and unregisters on exit. The owner changes its table's structure
 //! (insert, delete, resize, exit) only while holding `ThreadShared::view`; a
 //! snapshot takes the same lock for the few microseconds it needs to copy the
@@ -189,7 +189,7 @@ pub struct EntrySnapshot {
     /// Where the value was last bound.
     pub set_site: Option<&'static Location<'static>>,
     /// When the value was last bound, at the clock's refresh granularity (see
-    /// [`clock::refresh`](crate::clock::refresh)): never later than the real time.
+    /// [`clock::refresh`]): never later than the real time.
     pub set_at: Instant,
 }
 
