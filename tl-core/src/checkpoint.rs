@@ -129,7 +129,9 @@ impl TaskEnd<'_> {
 /// Called on the task's own thread at the end of every [`TaskScope`].
 pub type TaskEndHook = fn(&TaskEnd<'_>);
 
-static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+crate::sync::global! {
+    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+}
 
 /// Installs (or with `None`, removes) the task-end hook; returns the previous one.
 pub fn set_task_end_hook(hook: Option<TaskEndHook>) -> Option<TaskEndHook> {

@@ -11,10 +11,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::{AtomicU64, OnceLock, Ordering};
+use crate::sync::{self, AtomicU64, OnceLock, Ordering};
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
-static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+sync::global! {
+    static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+}
 
 /// The instant all stamps are measured from.
 pub(crate) fn epoch() -> Instant {

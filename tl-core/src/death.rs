@@ -13,13 +13,17 @@ use std::time::Instant;
 
 use crate::key::{KeyInfo, KeyShared};
 use crate::registry::{self, ThreadInfo};
-use crate::sync::{AtomicUsize, Mutex, Ordering, Weak, lock};
+use crate::sync::{self, AtomicUsize, Mutex, Ordering, Weak, lock};
 
 /// Notices kept per subscriber before the oldest are dropped (and counted).
 const CAPACITY: usize = 65_536;
 
-static SUBSCRIBERS: Mutex<Vec<Weak<Mutex<Queue>>>> = Mutex::new(Vec::new());
-static SUBSCRIBER_COUNT: AtomicUsize = AtomicUsize::new(0);
+sync::global! {
+    static SUBSCRIBERS: Mutex<Vec<Weak<Mutex<Queue>>>> = Mutex::new(Vec::new());
+}
+sync::global! {
+    static SUBSCRIBER_COUNT: AtomicUsize = AtomicUsize::new(0);
+}
 
 #[derive(Default)]
 struct Queue {

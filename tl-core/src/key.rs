@@ -23,7 +23,7 @@ use core::ptr::NonNull;
 
 use crate::entry::{Entry, EntryHeader};
 use crate::inherit::Installer;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering, fence};
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering, fence};
 
 /// How long a value is meant to stay bound on a thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -55,11 +55,13 @@ impl fmt::Display for Policy {
     }
 }
 
-static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
+sync::global! {
+    static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
+}
 /// Ids a thread reserves at once, so creating a key usually costs no atomic.
 const ID_BLOCK: u64 = 1024;
 
-std::thread_local! {
+sync::local! {
     /// This thread's reserved ids: `next..end`.
     static IDS: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
 }

@@ -133,6 +133,12 @@ pub mod __private {
     pub use crate::local::ThreadLocal;
     pub use core::panic::Location;
 
+    /// Models a thread exit in loom models (see `map::exit_thread`).
+    #[cfg(loom)]
+    pub fn loom_thread_exit() {
+        crate::map::exit_thread();
+    }
+
     /// `#[thread_local_scoped(KEY)]`'s guard for one thread-local: takes a
     /// reference so that `&self.field` deref-coerces from smart pointers.
     #[inline]

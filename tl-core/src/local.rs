@@ -13,7 +13,7 @@ use crate::inherit;
 use crate::key::{Hooks, InheritHooks, KeyBox, KeyInfo, KeyRef, KeyShared, KeySpec, Policy};
 use crate::map;
 use crate::ops;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom};
 
 /// A thread-local variable with Java's semantics: each thread sees its own
 /// value, bound with [`set`](Self::set) and unbound with [`remove`](Self::remove).
@@ -72,47 +72,53 @@ impl<T> Init<T> {
 // === impl ThreadLocal: construction ===
 
 impl<T: 'static> ThreadLocal<T> {
-    const fn from_parts(declared_at: &'static Location<'static>, init: Init<T>) -> Self {
-        Self {
-            id: AtomicU64::new(0),
-            key: AtomicPtr::new(ptr::null_mut()),
-            spec: KeySpec {
-                name: None,
-                declared_at,
-                policy: Policy::TaskScoped,
-                hooks: Hooks::NONE,
-            },
-            init,
-            _marker: PhantomData,
+    const_unless_loom! {
+        fn from_parts(declared_at: &'static Location<'static>, init: Init<T>) -> Self {
+            Self {
+                id: AtomicU64::new(0),
+                key: AtomicPtr::new(ptr::null_mut()),
+                spec: KeySpec {
+                    name: None,
+                    declared_at,
+                    policy: Policy::TaskScoped,
+                    hooks: Hooks::NONE,
+                },
+                init,
+                _marker: PhantomData,
+            }
         }
     }
 
-    /// A thread-local with no initial value: [`get`](Self::get) returns `None`
-    /// until the thread binds one. Records the caller as the declaration site.
-    #[track_caller]
-    #[must_use]
-    pub const fn new() -> Self {
-        Self::from_parts(Location::caller(), Init::None)
+    const_unless_loom! {
+        /// A thread-local with no initial value: [`get`](Self::get) returns `None`
+        /// until the thread binds one. Records the caller as the declaration site.
+        #[track_caller]
+        #[must_use]
+        pub fn new() -> Self {
+            Self::from_parts(Location::caller(), Init::None)
+        }
     }
 
-    /// A thread-local whose first read on each thread (and the first read
-    /// after each `remove`) binds `init()`: Java's `ThreadLocal.withInitial`.
-    ///
-    /// ```
-    /// use tl_core::ThreadLocal;
-    ///
-    /// static DEPTH: ThreadLocal<u32> = ThreadLocal::with_initial(|| 0);
-    ///
-    /// assert_eq!(DEPTH.get(), Some(0));
-    /// DEPTH.set(3);
-    /// assert_eq!(DEPTH.get(), Some(3));
-    /// DEPTH.remove();
-    /// assert_eq!(DEPTH.get(), Some(0));
-    /// ```
-    #[track_caller]
-    #[must_use]
-    pub const fn with_initial(init: fn() -> T) -> Self {
-        Self::from_parts(Location::caller(), Init::Fn(init))
+    const_unless_loom! {
+        /// A thread-local whose first read on each thread (and the first read
+        /// after each `remove`) binds `init()`: Java's `ThreadLocal.withInitial`.
+        ///
+        /// ```
+        /// use tl_core::ThreadLocal;
+        ///
+        /// static DEPTH: ThreadLocal<u32> = ThreadLocal::with_initial(|| 0);
+        ///
+        /// assert_eq!(DEPTH.get(), Some(0));
+        /// DEPTH.set(3);
+        /// assert_eq!(DEPTH.get(), Some(3));
+        /// DEPTH.remove();
+        /// assert_eq!(DEPTH.get(), Some(0));
+        /// ```
+        #[track_caller]
+        #[must_use]
+        pub fn with_initial(init: fn() -> T) -> Self {
+            Self::from_parts(Location::caller(), Init::Fn(init))
+        }
     }
 
     /// Like [`with_initial`](Self::with_initial), for an initializer that
@@ -389,16 +395,16 @@ impl<T: 'static> ThreadLocal<T> {
     where
         T: Clone,
     {
+        // No "key created yet?" branch: id 0 is never a key's, so its lookup
+        // misses and falls to the slow path, which creates the key if needed.
         let id = self.id.load(Ordering::Acquire);
-        if id != 0 {
-            // SAFETY: the id is this handle's, whose values are `T`; the handle
-            // keeps the key, hence the entry, alive during the clone.
-            if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
-                match entry.clone_out() {
-                    Ok(Some(value)) => return Some(value),
-                    Ok(None) => {}
-                    Err(_) => ops::borrowed_panic(),
-                }
+        // SAFETY: the id is this handle's (or 0, which finds nothing), whose
+        // values are `T`; the handle keeps the key alive during the clone.
+        if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+            match entry.clone_out() {
+                Ok(Some(value)) => return Some(value),
+                Ok(None) => {}
+                Err(_) => ops::borrowed_panic(),
             }
         }
         self.with_unbound(Location::caller(), |value| value.cloned())
@@ -590,12 +596,10 @@ impl<T: 'static> ThreadLocal<T> {
     /// Borrows the bound value; `Ok(None)` if none is bound (or no key exists).
     #[inline(always)]
     fn borrow_bound(&self) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
+        // Id 0 (no key yet) is never a key's, so its lookup just misses.
         let id = self.id.load(Ordering::Acquire);
-        if id == 0 {
-            return Ok(None);
-        }
-        // SAFETY: the id is this handle's, whose values are `T`; the handle
-        // keeps the key, hence the entry, alive while the borrow lives.
+        // SAFETY: the id is this handle's (or 0, which finds nothing), whose
+        // values are `T`; the handle keeps the key alive while borrowed.
         match map::with(|map| unsafe { ops::find::<T>(map, id) }) {
             Some(entry) => entry.borrow(),
             None => Ok(None),
@@ -658,7 +662,7 @@ impl<T: 'static> ThreadLocal<T> {
 
 impl<T: 'static> Drop for ThreadLocal<T> {
     fn drop(&mut self) {
-        let Some(key) = NonNull::new(*self.key.get_mut()) else {
+        let Some(key) = NonNull::new(self.key.load(Ordering::Acquire)) else {
             return;
         };
         // SAFETY: the handle owned this reference; nothing else will release it.

@@ -43,10 +43,14 @@ use crate::registry::{self, ThreadShared, View};
 use crate::sync::{AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
 
-/// Bumped whenever a key dies while other threads may hold values for it.
-static DEATH_EPOCH: AtomicU64 = AtomicU64::new(0);
-/// Panics caught while dropping values of dead keys or exiting threads.
-pub(crate) static DROP_PANICS: AtomicU64 = AtomicU64::new(0);
+crate::sync::global! {
+    /// Bumped whenever a key dies while other threads may hold values for it.
+    static DEATH_EPOCH: AtomicU64 = AtomicU64::new(0);
+}
+crate::sync::global! {
+    /// Panics caught while dropping values of dead keys or exiting threads.
+    pub(crate) static DROP_PANICS: AtomicU64 = AtomicU64::new(0);
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -82,8 +86,10 @@ impl LocalMap {
     }
 }
 
-std::thread_local! {
+crate::sync::local! {
     static MAP: LocalMap = const { LocalMap::new() };
+}
+crate::sync::local! {
     static TEARDOWN: Teardown = const { Teardown };
 }
 
@@ -93,6 +99,7 @@ std::thread_local! {
 /// whole life of the thread. Only its address is taken inside `LocalKey::with`
 /// (a closure small enough to always inline, which keeps the hot path a
 /// direct TLS access); `f` runs outside it.
+#[cfg(not(loom))]
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
     let map = MAP.with(ptr::from_ref);
@@ -100,6 +107,30 @@ pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
     // thread ends, and the reference does not leave this thread (`LocalMap`
     // is `!Sync`) or outlive this call.
     f(unsafe { &*map })
+}
+
+/// Loom destroys every thread-local at thread end, destructor or not, so a
+/// late access there gets an empty, destroyed map: what std's build gives
+/// after `Teardown`. (Models end their threads with `exit_thread`.)
+#[cfg(loom)]
+pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
+    match MAP.try_with(ptr::from_ref) {
+        // SAFETY: loom keeps a thread's thread-locals until the thread ends.
+        Ok(map) => f(unsafe { &*map }),
+        Err(_) => {
+            let destroyed = LocalMap::new();
+            destroyed.state.set(State::Destroyed);
+            f(&destroyed)
+        }
+    }
+}
+
+/// Runs this thread's exit teardown now. Loom runs thread-local destructors
+/// where loom's own primitives can no longer be used, so its models call this
+/// as a thread's last step to model the exit.
+#[cfg(loom)]
+pub(crate) fn exit_thread() {
+    with(LocalMap::destroy);
 }
 
 /// Tells every thread to sweep for dead keys on its next access.
@@ -171,7 +202,7 @@ impl LocalMap {
             State::Fresh => {
                 // Touching `TEARDOWN` registers its destructor. If that is no
                 // longer possible, the thread is exiting and must not store.
-                if TEARDOWN.try_with(|_| ()).is_err() {
+                if !cfg!(loom) && TEARDOWN.try_with(|_| ()).is_err() {
                     self.state.set(State::Destroyed);
                     return false;
                 }
@@ -347,6 +378,7 @@ struct Teardown;
 
 impl Drop for Teardown {
     fn drop(&mut self) {
+        #[cfg(not(loom))]
         MAP.with(LocalMap::destroy);
     }
 }

@@ -20,11 +20,15 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::entry::{EntryHeader, stamp};
 use crate::key::KeyInfo;
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
+use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
 use crate::table::Table;
 
-static REGISTRY: Mutex<BTreeMap<u64, Arc<ThreadShared>>> = Mutex::new(BTreeMap::new());
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+sync::global! {
+    static REGISTRY: Mutex<BTreeMap<u64, Arc<ThreadShared>>> = Mutex::new(BTreeMap::new());
+}
+sync::global! {
+    static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+}
 
 /// What an auditor may read of a thread's table, guarded by the view lock.
 pub(crate) struct View {

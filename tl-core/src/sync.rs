@@ -1,13 +1,77 @@
-//! The one place tl-core takes atomics and locks from.
+//! The one place tl-core takes atomics, locks, globals and thread-locals from.
 //!
-//! Keeping every synchronization primitive behind this module is what lets a
-//! `cfg(loom)` build swap in loom's model-checked versions without touching the
-//! rest of the crate.
+//! A `--cfg loom` build swaps in loom's model-checked primitives here, and the
+//! rest of the crate does not change: globals are declared with [`global!`]
+//! (a plain `static`, or a `loom::lazy_static!` since loom's atomics cannot be
+//! built in a `const`), thread-locals with [`local!`], and the constructors
+//! that must be `const fn` for `static` handles are `const` only outside loom
+//! ([`const_unless_loom!`]).
 
+#[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
-pub(crate) use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+
+// Not modelled by loom: set-once cells and the death-notice subscriber list.
+pub(crate) use std::sync::{OnceLock, PoisonError, Weak};
+
+/// Declares a process-wide `static`.
+#[cfg(not(loom))]
+macro_rules! global {
+    ($(#[$meta:meta])* $vis:vis static $name:ident: $ty:ty = $init:expr;) => {
+        $(#[$meta])* $vis static $name: $ty = $init;
+    };
+}
+#[cfg(loom)]
+macro_rules! global {
+    ($(#[$meta:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+        loom::lazy_static! { $(#[$meta])* static ref $name: $ty = $init; }
+    };
+    ($(#[$meta:meta])* pub(crate) static $name:ident: $ty:ty = $init:expr;) => {
+        loom::lazy_static! { $(#[$meta])* pub(crate) static ref $name: $ty = $init; }
+    };
+}
+pub(crate) use global;
+
+/// Declares a `const`-initialized thread-local.
+#[cfg(not(loom))]
+macro_rules! local {
+    ($(#[$meta:meta])* static $name:ident: $ty:ty = const $init:block;) => {
+        std::thread_local! { $(#[$meta])* static $name: $ty = const $init; }
+    };
+}
+#[cfg(loom)]
+macro_rules! local {
+    ($(#[$meta:meta])* static $name:ident: $ty:ty = const $init:block;) => {
+        loom::thread_local! { $(#[$meta])* static $name: $ty = $init; }
+    };
+}
+pub(crate) use local;
+
+/// Declares a function that is `const` except under loom, whose atomics
+/// have no `const` constructor.
+#[cfg(not(loom))]
+macro_rules! const_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => { $(#[$meta])* $vis const fn $($rest)* };
+}
+#[cfg(loom)]
+macro_rules! const_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => { $(#[$meta])* $vis fn $($rest)* };
+}
+pub(crate) use const_unless_loom;
 
 /// Locks `mutex`, ignoring poisoning.
 ///
@@ -25,6 +89,11 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// its table's structure and an auditor only to copy entry headers: critical
 /// sections are short and never run user code. A waiter spins briefly, then
 /// yields its time slice, so a holder that was preempted gets to finish.
+///
+/// Under loom it is loom's `Mutex`: loom's scheduler does not let a spinning
+/// waiter make progress, and what the models check is the protocol the lock
+/// protects, not the two lines of the lock.
+#[cfg(not(loom))]
 pub(crate) struct SpinLock<T> {
     locked: AtomicBool,
     value: core::cell::UnsafeCell<T>,
@@ -32,8 +101,10 @@ pub(crate) struct SpinLock<T> {
 
 // SAFETY: the flag gives one thread at a time access to `value`, and moving
 // `value` between threads that way needs `T: Send`.
+#[cfg(not(loom))]
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
+#[cfg(not(loom))]
 impl<T> SpinLock<T> {
     pub(crate) const fn new(value: T) -> Self {
         Self {
@@ -55,12 +126,13 @@ impl<T> SpinLock<T> {
     fn lock_contended(&self) {
         let mut spins = 0u32;
         loop {
+            // Test before test-and-set, so waiters spin on a shared cache line.
             while self.locked.load(Ordering::Relaxed) {
                 if spins < 100 {
                     spins += 1;
                     core::hint::spin_loop();
                 } else {
-                    std::thread::yield_now();
+                    yield_now();
                 }
             }
             if !self.locked.swap(true, Ordering::Acquire) {
@@ -71,10 +143,12 @@ impl<T> SpinLock<T> {
 }
 
 /// Access to a [`SpinLock`]'s value; releases it on drop.
+#[cfg(not(loom))]
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
 }
 
+#[cfg(not(loom))]
 impl<T> core::ops::Deref for SpinGuard<'_, T> {
     type Target = T;
     #[inline]
@@ -84,6 +158,7 @@ impl<T> core::ops::Deref for SpinGuard<'_, T> {
     }
 }
 
+#[cfg(not(loom))]
 impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
@@ -92,9 +167,27 @@ impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
     }
 }
 
+#[cfg(not(loom))]
 impl<T> Drop for SpinGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct SpinLock<T>(Mutex<T>);
+
+#[cfg(loom)]
+pub(crate) type SpinGuard<'a, T> = MutexGuard<'a, T>;
+
+#[cfg(loom)]
+impl<T> SpinLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        lock(&self.0)
     }
 }
