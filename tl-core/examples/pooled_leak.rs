@@ -31,13 +31,18 @@ struct OrderService {
 
 impl OrderService {
     fn new() -> Self {
-        Self { conn: ThreadLocal::new().named("OrderService.conn") }
+        Self {
+            conn: ThreadLocal::new().named("OrderService.conn"),
+        }
     }
 
     /// The buggy handler: the error path returns before unbinding.
     fn handle_buggy(&self, request: u32) -> Result<(), String> {
         if let Some(stale) = self.conn.with(|c| c.map(|c| c.id)) {
-            println!("  request {request:>2} on {} sees connection #{stale} of an earlier request", thread_name());
+            println!(
+                "  request {request:>2} on {} sees connection #{stale} of an earlier request",
+                thread_name()
+            );
         }
         self.conn.set(Connection { id: request });
         if request % 2 == 0 {
@@ -50,7 +55,10 @@ impl OrderService {
     /// The fixed handler: the guard unbinds on every way out.
     fn handle_fixed(&self, request: u32) -> Result<(), String> {
         let _conn = self.conn.guard();
-        assert!(!self.conn.is_set(), "a previous request leaked its connection");
+        assert!(
+            !self.conn.is_set(),
+            "a previous request leaked its connection"
+        );
         self.conn.set(Connection { id: request });
         if request % 2 == 0 {
             return Err(format!("request {request} failed"));
@@ -88,10 +96,12 @@ impl Pool {
         let done = Arc::new(Barrier::new(self.senders.len() + 1));
         for (i, sender) in self.senders.iter().enumerate() {
             let (job, done) = (Arc::clone(&job), Arc::clone(&done));
-            sender.send(Box::new(move || {
-                job(i);
-                done.wait();
-            })).expect("worker alive");
+            sender
+                .send(Box::new(move || {
+                    job(i);
+                    done.wait();
+                }))
+                .expect("worker alive");
         }
         done.wait();
     }
@@ -107,7 +117,10 @@ impl Drop for Pool {
 }
 
 fn thread_name() -> String {
-    std::thread::current().name().unwrap_or("<unnamed>").to_owned()
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_owned()
 }
 
 /// Prints every value still bound on the pool's threads.
@@ -121,9 +134,15 @@ fn print_registry(title: &str) -> usize {
                 "  {:<14} {:<20} {:<9} {} bytes, set at {}, declared at {}",
                 thread.thread.display_name(),
                 entry.key.display_name(),
-                if entry.is_stale() { "STRANDED" } else { "bound" },
+                if entry.is_stale() {
+                    "STRANDED"
+                } else {
+                    "bound"
+                },
                 entry.bytes,
-                entry.set_site.map_or_else(|| "?".to_owned(), ToString::to_string),
+                entry
+                    .set_site
+                    .map_or_else(|| "?".to_owned(), ToString::to_string),
                 entry.key.declared_at,
             );
         }
@@ -144,7 +163,11 @@ fn run(title: &str, fixed: bool) -> usize {
             let request = round * 4 + i as u32;
             let guard = service.lock().expect("service lock");
             let service = guard.as_ref().expect("service present");
-            let result = if fixed { service.handle_fixed(request) } else { service.handle_buggy(request) };
+            let result = if fixed {
+                service.handle_fixed(request)
+            } else {
+                service.handle_buggy(request)
+            };
             if let Err(error) = result {
                 println!("  {error} on {}", thread_name());
             }
@@ -154,7 +177,8 @@ fn run(title: &str, fixed: bool) -> usize {
 
     // A configuration reload replaces the service: its key dies now.
     service.lock().expect("service lock").take();
-    let stranded = print_registry("after the reload (the old service's key is dead; the workers are idle):");
+    let stranded =
+        print_registry("after the reload (the old service's key is dead; the workers are idle):");
 
     // The next task on each worker touches its map and drops the stale values.
     pool.on_each(|_| {
