@@ -8,7 +8,8 @@
 use core::marker::PhantomData;
 use core::panic::Location;
 
-use crate::key::{KeyRef, Policy};
+use crate::key::Policy;
+use crate::keyref::KeyPin;
 use crate::map;
 use crate::registry::EntrySnapshot;
 use crate::sync::{AtomicPtr, Ordering};
@@ -71,7 +72,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             }
             if key.revealing {
                 // SAFETY: the entry holds a reference to its live key.
-                to_reveal.push((found.len(), unsafe { KeyRef::clone_from_raw(header.key) }));
+                to_reveal.push((found.len(), unsafe { KeyPin::pin_raw(header.key) }));
             }
             found.push(Leftover {
                 entry: EntrySnapshot::read(header),

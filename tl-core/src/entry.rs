@@ -26,7 +26,8 @@ use core::panic::Location;
 use core::ptr::NonNull;
 
 use crate::error::AccessError;
-use crate::key::{KeyRef, KeyShared};
+use crate::key::KeyShared;
+use crate::keyref::{KeyPin, KeyRef};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Bit layouts of [`EntryHeader::stamp`] (auditor-visible) and
@@ -50,6 +51,9 @@ pub(crate) mod stamp {
     pub(crate) const MUT: u16 = 1 << 14;
     /// `local` bits that send `set` and `remove` off the fast path.
     pub(crate) const SLOW: u16 = BORROW_MASK | SHIELDED | MUT;
+    /// `local`: the entry's key reference was demoted to a pin (its thread is
+    /// exiting), so freeing the entry releases a pin, not a holder.
+    pub(crate) const PINNED: u16 = 1 << 15;
 
     pub(crate) const fn time_ms(stamp: u64) -> u64 {
         stamp >> TIME_SHIFT
@@ -60,7 +64,8 @@ pub(crate) mod stamp {
 #[repr(C)]
 pub(crate) struct EntryHeader {
     pub(crate) key_id: u64,
-    /// One owned reference, released when the entry is freed.
+    /// One holder reference (a pin once `PINNED`), released when the entry
+    /// is freed.
     pub(crate) key: NonNull<KeyShared>,
     /// `SET` and the bind time: what an auditor needs to know.
     pub(crate) stamp: AtomicU64,
@@ -108,10 +113,10 @@ impl EntryHeader {
         self.stamp.store(f(self.stamp()), Ordering::Relaxed);
     }
 
-    pub(crate) fn set_site(&self) -> Option<&'static Location<'static>> {
+    pub(crate) fn set_site(&self) -> &'static Location<'static> {
         let site = self.set_site.load(Ordering::Relaxed);
-        // SAFETY: only `&'static Location`s are ever stored.
-        unsafe { site.as_ref() }
+        // SAFETY: only `&'static Location`s are ever stored, from `allocate` on.
+        unsafe { &*site }
     }
 
     #[inline]
@@ -132,6 +137,27 @@ impl EntryHeader {
     #[inline]
     pub(crate) fn is_shielded(&self) -> bool {
         self.local.get() & stamp::SHIELDED != 0
+    }
+
+    /// What the current bind recorded, to restore it later unchanged.
+    pub(crate) fn bind_meta(&self) -> BindMeta {
+        BindMeta {
+            site: self.set_site(),
+            seq: self.set_seq.get(),
+            now_ms: stamp::time_ms(self.stamp()),
+            bytes: Some(self.bytes()),
+        }
+    }
+
+    /// Owner only, on an unlinked entry of an exiting thread: turns the
+    /// entry's holder reference into a pin, so that handles dropped while the
+    /// exiting thread's values are dropped do not count it as a live entry.
+    pub(crate) fn demote_key(&self) {
+        debug_assert_eq!(self.local.get() & stamp::PINNED, 0);
+        // SAFETY: the entry owns one holder reference to its key.
+        let pin = unsafe { KeyRef::from_raw(self.key) }.demote();
+        let _ = pin.into_raw();
+        self.local.set(self.local.get() | stamp::PINNED);
     }
 
     pub(crate) fn set_shielded(&self, shielded: bool) {
@@ -241,15 +267,12 @@ impl<T: 'static> Entry<T> {
         Some(unsafe { (*self.value.get()).assume_init_read() })
     }
 
-    /// Restores `value` with the bind metadata it had before a guard shadowed it.
-    pub(crate) fn rebind_shadowed(&self, value: T, seq: u64) {
-        let header = &self.header;
-        debug_assert!(!header.is_set() && !header.is_borrowed());
-        // SAFETY: owner thread, unbound and unborrowed (checked by the caller).
-        unsafe { (*self.value.get()).write(value) };
-        header.set_seq.set(seq);
-        header.local.set(header.local.get() | stamp::BOUND);
-        header.update_stamp(|s| s | stamp::SET);
+    /// Restores `value` with the bind metadata it had before a guard
+    /// sheltered it. The entry is unbound and unborrowed.
+    pub(crate) fn rebind(&self, value: T, meta: BindMeta) {
+        debug_assert!(!self.header.is_set() && !self.header.is_borrowed());
+        let none = self.bind(value, meta);
+        debug_assert!(none.is_none());
     }
 
     /// Borrows the bound value. `Ok(None)` when nothing is bound.
@@ -330,12 +353,18 @@ impl<T: 'static> Entry<T> {
         // SAFETY: guaranteed by the caller; `allocate` leaked this box.
         let mut boxed = unsafe { Box::from_raw(header.cast::<Self>().as_ptr()) };
         let value = boxed.header.is_set().then(|| {
-            // SAFETY: `SET` says the value is initialized; the box is freed
+            // SAFETY: `BOUND` says the value is initialized; the box is freed
             // below without dropping it again (`MaybeUninit` has no drop glue).
             unsafe { boxed.value.get_mut().assume_init_read() }
         });
-        // SAFETY: the entry owned this reference.
-        drop(unsafe { KeyRef::from_raw(boxed.header.key) });
+        let key = boxed.header.key;
+        if boxed.header.local.get() & stamp::PINNED != 0 {
+            // SAFETY: a pinned entry owns one pin.
+            drop(unsafe { KeyPin::from_raw(key) });
+        } else {
+            // SAFETY: the entry owns one holder reference.
+            drop(unsafe { KeyRef::from_raw(key) });
+        }
         drop(boxed);
         drop(value);
     }

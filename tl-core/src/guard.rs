@@ -23,18 +23,16 @@
 
 use core::any::Any;
 use core::marker::PhantomData;
-use core::panic::Location;
 
-use crate::clock;
 use crate::entry::{BindMeta, Entry};
 use crate::map::{self, LocalMap, drop_caught};
 
 pub(crate) struct Shield {
     key_id: u64,
     token: u64,
-    /// The enclosing scope's value and its bind sequence number, once this
-    /// guard's scope rebinds or removes it.
-    saved: Option<(Box<dyn Any>, u64)>,
+    /// The enclosing scope's value and how it was bound, once this guard's
+    /// scope rebinds or removes it.
+    saved: Option<(Box<dyn Any>, BindMeta)>,
 }
 
 /// Runs `f` on this thread's shield stack. `f` must not run user code.
@@ -67,16 +65,16 @@ fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
     if !header.is_set() {
         return false;
     }
-    let bound_seq = header.set_seq.get();
+    let bound = header.bind_meta();
     with_shields(map, |shields| {
         let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
             return false;
         };
-        if shield.saved.is_some() || bound_seq > shield.token {
+        if shield.saved.is_some() || bound.seq > shield.token {
             return false;
         }
         let outer = entry.unbind().expect("a bound entry yields its value");
-        shield.saved = Some((Box::new(outer), bound_seq));
+        shield.saved = Some((Box::new(outer), bound));
         true
     })
 }
@@ -201,9 +199,9 @@ impl<T: 'static> Guard<T> {
             None
         };
         let unused = match saved {
-            Some((value, seq)) if !entry.header().is_set() => match value.downcast::<T>() {
+            Some((value, meta)) if !entry.header().is_set() => match value.downcast::<T>() {
                 Ok(value) => {
-                    entry.rebind_shadowed(*value, seq);
+                    entry.rebind(*value, meta);
                     None
                 }
                 Err(value) => Some(value),
@@ -241,57 +239,37 @@ impl<T: 'static> core::fmt::Debug for Guard<T> {
 #[must_use = "the value is unbound when the scope is dropped; bind it with `let _scope = ...`"]
 pub struct Scope<T: 'static> {
     id: u64,
-    previous: Option<T>,
-    site: &'static Location<'static>,
-    heap_size: Option<fn(&T) -> usize>,
+    /// The value the scope displaced, and how it was bound, to restore both.
+    previous: Option<(T, BindMeta)>,
     /// Not `Send`: the scope acts on the thread that created it.
     _marker: PhantomData<*const ()>,
 }
 
 impl<T: 'static> Scope<T> {
-    pub(crate) fn new(
-        id: u64,
-        previous: Option<T>,
-        site: &'static Location<'static>,
-        heap_size: Option<fn(&T) -> usize>,
-    ) -> Self {
+    pub(crate) fn new(id: u64, previous: Option<(T, BindMeta)>) -> Self {
         Self {
             id,
             previous,
-            site,
-            heap_size,
             _marker: PhantomData,
         }
     }
 
     fn exit(&mut self, map: &LocalMap) -> (Option<T>, Option<T>) {
         let previous = self.previous.take();
-        // Computed before touching the entry: the size hook is user code.
-        let meta = previous.as_ref().map(|value| BindMeta {
-            site: self.site,
-            seq: map.next_seq(),
-            now_ms: clock::coarse_ms(),
-            bytes: self.heap_size.map(|heap| size_of::<T>() + heap(value)),
-        });
         let Some(header) = map.find_no_sweep(self.id) else {
-            return (None, previous);
+            return (None, previous.map(|(value, _)| value));
         };
         // SAFETY: the id's entries hold a `T`; no user code runs until return.
         let entry = unsafe { Entry::<T>::from_header(header) };
         if entry.header().is_borrowed() {
-            return (None, previous);
+            return (None, previous.map(|(value, _)| value));
         }
         let shielded = entry.header().is_shielded();
-        let displaced = match (previous, meta) {
-            (Some(value), Some(meta)) => {
-                if shielded {
-                    shielded_bind(map, entry, value, meta)
-                } else {
-                    entry.bind(value, meta)
-                }
-            }
-            _ if shielded => shielded_unbind(map, entry),
-            _ => entry.unbind(),
+        let displaced = match previous {
+            Some((value, meta)) if shielded => shielded_bind(map, entry, value, meta),
+            Some((value, meta)) => entry.bind(value, meta),
+            None if shielded => shielded_unbind(map, entry),
+            None => entry.unbind(),
         };
         (displaced, None)
     }

@@ -4,7 +4,8 @@
 
 use core::panic::Location;
 
-use crate::key::{KeyBox, KeyRef};
+use crate::key::KeyBox;
+use crate::keyref::KeyPin;
 use crate::map;
 use crate::ops;
 
@@ -13,17 +14,26 @@ pub(crate) struct Installer(Box<dyn FnOnce(&'static Location<'static>) + Send>);
 
 /// Packs a child value for the move to the child thread. Instantiated only
 /// where `T: Send` is known (`ThreadLocal::inheritable_with`).
-pub(crate) fn package<T: Send + 'static>(key: KeyRef, value: T) -> Installer {
+pub(crate) fn package<T: Send + 'static>(key: KeyPin, value: T) -> Installer {
     Installer(Box::new(move |site| {
-        if !key.is_alive() {
+        // Install as a holder, unless the handle (and every entry) is gone.
+        let Some(holder) = key.upgrade().filter(|key| key.is_alive()) else {
             return;
-        }
-        // SAFETY: `key` heads a live `KeyBox<T>`: the installer holds a reference.
+        };
+        // SAFETY: `key` heads a live `KeyBox<T>`: the installer holds a pin.
         let hooks = unsafe { KeyBox::<T>::hooks(key.as_ptr()) };
         let id = key.id;
         // SAFETY: `id` is the id of `key`, whose values are `T`.
-        let displaced = unsafe { ops::set(id, value, site, hooks, || key) };
+        let displaced = unsafe { ops::set(id, value, site, hooks, || holder) };
         drop(displaced);
+        // The key may have died after the check above, and this thread may
+        // have swept before the value was bound, consuming the death notice:
+        // the installer holds no handle, so it must look again itself.
+        if !key.is_alive() {
+            if let Some(entry) = map::with(|map| map.unlink(id)) {
+                map::drop_entry(entry);
+            }
+        }
     }))
 }
 
@@ -57,6 +67,7 @@ pub struct Inheritance {
 pub fn capture() -> Inheritance {
     let site = Location::caller();
     let entries = map::with(|map| {
+        map.reclaim_dead();
         map.entries()
             .into_iter()
             .filter_map(|header| {
@@ -65,7 +76,7 @@ pub fn capture() -> Inheritance {
                 let key = header.key();
                 (header.is_set() && key.is_alive() && key.inheritable).then(|| {
                     // SAFETY: `header.key` is live while the entry is.
-                    unsafe { KeyRef::clone_from_raw(header.key) }
+                    unsafe { KeyPin::pin_raw(header.key) }
                 })
             })
             .collect::<Vec<_>>()

@@ -23,7 +23,8 @@ use core::ptr::NonNull;
 
 use crate::entry::{Entry, EntryHeader};
 use crate::inherit::Installer;
-use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering, fence};
+use crate::keyref::KeyPin;
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering};
 
 /// How long a value is meant to stay bound on a thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -111,7 +112,7 @@ impl<T> Hooks<T> {
 pub(crate) struct InheritHooks<T> {
     pub(crate) child_value: fn(&T) -> T,
     /// Built where `T: Send` is known, so the erased key can move a `T` to the child.
-    pub(crate) package: fn(KeyRef, T) -> Installer,
+    pub(crate) package: fn(KeyPin, T) -> Installer,
 }
 
 impl<T> Clone for InheritHooks<T> {
@@ -133,7 +134,7 @@ struct Label {
 pub(crate) struct KeyOps {
     /// Frees an entry of this key, dropping its value if one is bound.
     pub(crate) drop_entry: unsafe fn(NonNull<EntryHeader>),
-    free_key: unsafe fn(NonNull<KeyShared>),
+    pub(crate) free_key: unsafe fn(NonNull<KeyShared>),
     pub(crate) inherit: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<Installer>,
     pub(crate) reveal: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<String>,
 }
@@ -141,7 +142,10 @@ pub(crate) struct KeyOps {
 /// The type-erased head of a key's heap block.
 #[repr(C)]
 pub(crate) struct KeyShared {
-    refs: AtomicUsize,
+    /// Holders: the handle and every entry (see `keyref`).
+    pub(crate) holders: AtomicUsize,
+    /// Pins, plus one shared by all holders; the block is freed at zero.
+    pub(crate) pins: AtomicUsize,
     pub(crate) id: u64,
     name: Option<&'static str>,
     type_name: &'static str,
@@ -184,7 +188,8 @@ impl<T: 'static> KeyBox<T> {
     pub(crate) fn create(spec: &KeySpec<T>) -> NonNull<KeyShared> {
         let boxed = Box::new(Self {
             shared: KeyShared {
-                refs: AtomicUsize::new(1),
+                holders: AtomicUsize::new(1),
+                pins: AtomicUsize::new(1),
                 id: next_key_id(),
                 name: spec.name,
                 type_name: core::any::type_name::<T>(),
@@ -203,7 +208,7 @@ impl<T: 'static> KeyBox<T> {
     }
 
     /// # Safety
-    /// `key` heads a `KeyBox<T>` whose reference count just reached zero.
+    /// `key` heads a `KeyBox<T>` whose pin count just reached zero.
     unsafe fn free(key: NonNull<KeyShared>) {
         // SAFETY: `KeyShared` is the first field of the `repr(C)` `KeyBox<T>`
         // that `create` leaked, and no reference to it remains.
@@ -227,8 +232,8 @@ impl<T: 'static> KeyBox<T> {
         // SAFETY: entries of this key store a `T`; we are on the owning thread.
         let entry = unsafe { Entry::<T>::from_header(entry) };
         let child = entry.with_shared(|value| (hooks.child_value)(value))?;
-        // SAFETY: `key` is live; the installer holds its own reference.
-        let key = unsafe { KeyRef::clone_from_raw(key) };
+        // SAFETY: `key` is live; the installer holds its own pin.
+        let key = unsafe { KeyPin::pin_raw(key) };
         Some((hooks.package)(key, child))
     }
 
@@ -261,10 +266,10 @@ impl KeyShared {
         self.alive.store(false, Ordering::Release);
     }
 
-    /// References held by the handle, entries and in-flight inheritance.
+    /// The handle (while alive) plus every entry, on any thread.
     #[inline]
-    pub(crate) fn ref_count(&self) -> usize {
-        self.refs.load(Ordering::Acquire)
+    pub(crate) fn holder_count(&self) -> usize {
+        self.holders.load(Ordering::Acquire)
     }
 
     /// Labels the key unless it was labelled already (a static name given
@@ -298,74 +303,6 @@ impl KeyShared {
             declared_at: self.declared_at(),
             policy: self.policy,
             alive: self.is_alive(),
-        }
-    }
-}
-
-/// An owned reference to a key.
-pub(crate) struct KeyRef(NonNull<KeyShared>);
-
-// SAFETY: `KeyShared` is only read through shared references and its mutable
-// state is atomic; the typed tail holds only `fn` pointers.
-unsafe impl Send for KeyRef {}
-// SAFETY: as above.
-unsafe impl Sync for KeyRef {}
-
-impl KeyRef {
-    /// Takes over one reference previously leaked with [`Self::into_raw`] or
-    /// returned by [`KeyBox::create`].
-    ///
-    /// # Safety
-    /// The caller owns one reference to the live key at `ptr`.
-    pub(crate) unsafe fn from_raw(ptr: NonNull<KeyShared>) -> Self {
-        Self(ptr)
-    }
-
-    /// Adds a reference to the live key at `ptr`.
-    ///
-    /// # Safety
-    /// `ptr` is a live key (someone holds a reference for the whole call).
-    pub(crate) unsafe fn clone_from_raw(ptr: NonNull<KeyShared>) -> Self {
-        // SAFETY: the key is live, guaranteed by the caller.
-        unsafe { ptr.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
-        Self(ptr)
-    }
-
-    pub(crate) fn into_raw(self) -> NonNull<KeyShared> {
-        let ptr = self.0;
-        core::mem::forget(self);
-        ptr
-    }
-
-    pub(crate) fn as_ptr(&self) -> NonNull<KeyShared> {
-        self.0
-    }
-}
-
-impl core::ops::Deref for KeyRef {
-    type Target = KeyShared;
-    fn deref(&self) -> &KeyShared {
-        // SAFETY: we own a reference, so the key is live.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl Clone for KeyRef {
-    fn clone(&self) -> Self {
-        // SAFETY: we own a reference, so the key is live.
-        unsafe { Self::clone_from_raw(self.0) }
-    }
-}
-
-impl Drop for KeyRef {
-    fn drop(&mut self) {
-        // The Release/Acquire pair orders every use of the key before its free,
-        // as in `Arc`.
-        if self.refs.fetch_sub(1, Ordering::Release) == 1 {
-            fence(Ordering::Acquire);
-            // SAFETY: that was the last reference; `ops.free_key` matches the
-            // `KeyBox<T>` this key was created as.
-            unsafe { (self.ops.free_key)(self.0) };
         }
     }
 }

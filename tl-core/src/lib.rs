@@ -88,6 +88,7 @@ mod entry;
 mod error;
 mod guard;
 mod key;
+mod keyref;
 mod local;
 mod map;
 mod ops;

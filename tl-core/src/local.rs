@@ -6,11 +6,12 @@ use core::panic::Location;
 use core::ptr::{self, NonNull};
 
 use crate::death;
-use crate::entry::Entry;
+use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
 use crate::guard::{Guard, Scope};
 use crate::inherit;
-use crate::key::{Hooks, InheritHooks, KeyBox, KeyInfo, KeyRef, KeyShared, KeySpec, Policy};
+use crate::key::{Hooks, InheritHooks, KeyBox, KeyInfo, KeyShared, KeySpec, Policy};
+use crate::keyref::KeyRef;
 use crate::map;
 use crate::ops;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom};
@@ -484,7 +485,7 @@ impl<T: 'static> ThreadLocal<T> {
         };
         let result = f(Some(value.value()));
         if let Some(heap) = self.spec.hooks.heap_size {
-            let bytes = size_of::<T>() + heap(value.value());
+            let bytes = size_of::<T>().saturating_add(heap(value.value()));
             value.record_bytes(bytes);
         }
         result
@@ -536,8 +537,28 @@ impl<T: 'static> ThreadLocal<T> {
     #[track_caller]
     pub fn scope(&self, value: T) -> Scope<T> {
         let id = self.key_id();
+        // How the displaced value was bound, so that it comes back as it was
+        // (an auditor must not see it as newly bound).
+        let before = map::with(|map| {
+            // SAFETY: linked entries are live; no user code runs here.
+            let header = map.find(id).map(|header| unsafe { header.as_ref() });
+            header
+                .filter(|header| header.is_set())
+                .map(crate::entry::EntryHeader::bind_meta)
+        });
         let previous = self.set(value);
-        Scope::new(id, previous, Location::caller(), self.spec.hooks.heap_size)
+        let previous = previous.map(|value| {
+            // `before` is missing only if a heap size hook bound the value
+            // during `set`; restore it as if bound by this call.
+            let meta = before.unwrap_or_else(|| BindMeta {
+                site: Location::caller(),
+                seq: 0,
+                now_ms: crate::clock::coarse_ms(),
+                bytes: None,
+            });
+            (value, meta)
+        });
+        Scope::new(id, previous)
     }
 
     /// A [`Guard`] that, when dropped, removes whatever was bound after its
@@ -615,7 +636,11 @@ impl<T: 'static> ThreadLocal<T> {
         site: &'static Location<'static>,
     ) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
         let Some(id) = self.id_for_read() else {
-            return Ok(None);
+            return if map::with(map::LocalMap::is_destroyed) {
+                Err(AccessError::ThreadExiting)
+            } else {
+                Ok(None)
+            };
         };
         match self.initialize(id, site)? {
             Some(entry) => entry.borrow(),
@@ -672,7 +697,7 @@ impl<T: 'static> Drop for ThreadLocal<T> {
         // their next access, told by the death epoch.
         let own = map::with(|map| map.unlink(key.id));
         // References: this handle, our own entry, and everyone else's.
-        let others = key.ref_count() - 1 - usize::from(own.is_some());
+        let others = key.holder_count() - 1 - usize::from(own.is_some());
         if others > 0 {
             map::announce_death();
         }

@@ -333,7 +333,7 @@ impl LocalMap {
         }
         registry::unregister(shared.info.id);
         drop(shared);
-        let entries = if table.is_empty_sentinel() {
+        let entries: Vec<_> = if table.is_empty_sentinel() {
             Vec::new()
         } else {
             // SAFETY: unlinked from the view above; only this thread sees it.
@@ -342,6 +342,12 @@ impl LocalMap {
             unsafe { table.free() };
             entries
         };
+        // These entries are going away with the thread: handles dropped by the
+        // values dropped below must not count them as other threads' entries.
+        for entry in &entries {
+            // SAFETY: unlinked and owned by this thread.
+            unsafe { entry.as_ref() }.demote_key();
+        }
         let shields = crate::guard::take_shields(self);
         drop_entries(entries);
         for shield in shields {

@@ -9,7 +9,8 @@ use core::panic::Location;
 use crate::clock;
 use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
-use crate::key::{Hooks, KeyRef};
+use crate::key::Hooks;
+use crate::keyref::KeyRef;
 use crate::map::{self, LocalMap};
 
 /// The current thread's entry for `id`, if it has one.
@@ -40,7 +41,9 @@ pub(crate) fn bind_meta<T>(
         site,
         seq: map.next_seq(),
         now_ms: clock::coarse_ms(),
-        bytes: hooks.heap_size.map(|heap| size_of::<T>() + heap(value)),
+        bytes: hooks
+            .heap_size
+            .map(|heap| size_of::<T>().saturating_add(heap(value))),
     }
 }
 

@@ -204,7 +204,7 @@ impl EntrySnapshot {
             key: header.key().info(),
             bound: s & stamp::SET != 0,
             bytes: header.bytes(),
-            set_site: header.set_site(),
+            set_site: Some(header.set_site()),
             set_at: clock::instant_of(stamp::time_ms(s)),
         }
     }
