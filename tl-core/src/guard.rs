@@ -129,8 +129,11 @@ fn drop_in_guard<V>(value: V) {
 #[must_use = "the guard cleans up when dropped; bind it with `let _guard = ...`"]
 pub struct Guard<T: 'static> {
     id: u64,
-    token: u64,
-    shielded: bool,
+    /// The guard's sequence number shifted left by one, and in the low bit
+    /// whether it pushed a shield: two words in all, so that a guard is
+    /// returned in registers and moving guards into a tuple (as the derive's
+    /// generated method does) costs nothing.
+    packed: u64,
     _type: PhantomData<fn() -> T>,
     /// Not `Send`: the guard acts on the thread that created it.
     _not_send: PhantomData<*const ()>,
@@ -158,23 +161,34 @@ impl<T: 'static> Guard<T> {
                 }
                 _ => false,
             };
+            // A thread would need 2^63 binds to overflow the shift.
+            debug_assert!(token < 1 << 63);
             Self {
                 id,
-                token,
-                shielded,
+                packed: token << 1 | u64::from(shielded),
                 _type: PhantomData,
                 _not_send: PhantomData,
             }
         })
     }
 
+    #[inline]
+    fn token(&self) -> u64 {
+        self.packed >> 1
+    }
+
+    #[inline]
+    fn shielded(&self) -> bool {
+        self.packed & 1 != 0
+    }
+
     /// Undoes the guard's scope; returns the values to drop.
     fn exit(&self, map: &LocalMap) -> (Option<T>, Option<Box<dyn Any>>) {
-        let (saved, still_shielded) = if self.shielded {
+        let (saved, still_shielded) = if self.shielded() {
             with_shields(map, |shields| {
                 let saved = shields
                     .iter()
-                    .rposition(|s| s.token == self.token && s.key_id == self.id)
+                    .rposition(|s| s.token == self.token() && s.key_id == self.id)
                     .and_then(|i| shields.remove(i).saved);
                 (saved, shields.iter().any(|s| s.key_id == self.id))
             })
@@ -193,7 +207,7 @@ impl<T: 'static> Guard<T> {
         if entry.header().is_borrowed() {
             return (None, saved.map(|(value, _)| value));
         }
-        let inner = if entry.header().set_seq.get() > self.token {
+        let inner = if entry.header().set_seq.get() > self.token() {
             entry.unbind()
         } else {
             None

@@ -272,6 +272,12 @@ impl KeyShared {
         self.holders.load(Ordering::Acquire)
     }
 
+    /// Named with `named`, or labelled.
+    #[inline]
+    pub(crate) fn is_labelled(&self) -> bool {
+        self.name.is_some() || self.label.get().is_some()
+    }
+
     /// Labels the key unless it was labelled already (a static name given
     /// with `named` also counts as a label). Returns whether it labelled it.
     pub(crate) fn set_label(
@@ -279,7 +285,7 @@ impl KeyShared {
         name: &'static str,
         declared_at: Option<&'static Location<'static>>,
     ) -> bool {
-        if self.name.is_some() || self.label.get().is_some() {
+        if self.is_labelled() {
             return false;
         }
         let declared_at = declared_at.unwrap_or(self.declared_at);

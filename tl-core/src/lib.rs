@@ -106,6 +106,8 @@ pub use error::{AccessError, SetError};
 pub use guard::{Guard, Scope};
 pub use key::{KeyInfo, Policy};
 pub use local::ThreadLocal;
+#[cfg(feature = "macros")]
+pub use tl_macros::{ThreadLocalScoped, thread_local_scoped};
 
 /// Process-wide counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -291,8 +291,24 @@ impl<T: 'static> ThreadLocal<T> {
     ///
     /// `#[derive(ThreadLocalScoped)]` uses it to name a field
     /// `Service.field`, declared at the field; `#[thread_local_scoped(KEY)]`
-    /// to name an unnamed static `KEY`. Costs one atomic load once labelled.
+    /// to name an unnamed static `KEY`. Costs two loads once labelled.
+    #[inline]
     pub fn label(
+        &self,
+        name: &'static str,
+        declared_at: Option<&'static Location<'static>>,
+    ) -> bool {
+        let key = self.key.load(Ordering::Acquire);
+        // SAFETY: a published key is live while the handle is.
+        if unsafe { key.as_ref() }.is_some_and(KeyShared::is_labelled) {
+            return false;
+        }
+        self.label_slow(name, declared_at)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn label_slow(
         &self,
         name: &'static str,
         declared_at: Option<&'static Location<'static>>,

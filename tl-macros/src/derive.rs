@@ -1,0 +1,93 @@
+//! Expansion of `#[derive(ThreadLocalScoped)]`: one hidden inherent method
+//! that names each scoped field's key and returns the fields' guards.
+//!
+//! ```text
+//! impl OrderService {
+//!     #[doc(hidden)]
+//!     pub(crate) fn __thread_local_scoped_guards(&self) -> (Guard<Conn>, Guard<UserId>) {
+//!         let guard_0 = {
+//!             static __TL_LABELLED: AtomicU64 = AtomicU64::new(0);
+//!             let key: &ThreadLocal<_> = &self.current_user;
+//!             let id = ThreadLocal::id(key);
+//!             if __TL_LABELLED.load(Relaxed) != id {
+//!                 __TL_LABELLED.store(id, Relaxed);
+//!                 ThreadLocal::label(key, "OrderService.current_user", Some(here()));
+//!             }
+//!             guard(key)
+//!         };
+//!         let guard_1 = { /* the same for `conn` */ };
+//!         (guard_1, guard_0)
+//!     }
+//! }
+//! ```
+//!
+//! Each field is named once per key: the method remembers the id of the key
+//! it named last (services are usually one instance, so after the first call
+//! naming costs a relaxed load and a comparison; with several instances it
+//! may call `label` again, which keeps the first label).
+//!
+//! The tuple lists the guards in reverse order because a tuple drops its
+//! elements first to last and guards must drop in reverse order of
+//! creation. The guards hold key ids, not borrows, so the tuple does not
+//! borrow `self` and `&mut self` handlers compile.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::DeriveInput;
+
+use crate::expand::{SERVICE_GUARDS, unraw};
+use crate::fields::ScopedField;
+
+pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenStream {
+    let service = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let method = syn::Ident::new(SERVICE_GUARDS, Span::call_site());
+    let key = syn::Ident::new("key", Span::mixed_site());
+    let id = syn::Ident::new("id", Span::mixed_site());
+    let vars: Vec<_> = (0..fields.len())
+        .map(|i| format_ident!("guard_{}", i, span = Span::mixed_site()))
+        .collect();
+    let lets = fields.iter().zip(&vars).map(|(field, var)| {
+        let member = &field.member;
+        let name = match member {
+            syn::Member::Named(ident) => format!("{}.{}", unraw(service), unraw(ident)),
+            syn::Member::Unnamed(index) => format!("{}.{}", unraw(service), index.index),
+        };
+        // `here` records its caller: spanned on the field's name, the key
+        // is reported as declared there.
+        let here = quote_spanned!(field.name_span()=> ::tl_core::__private::here());
+        quote! {
+            let #var = {
+                static __TL_LABELLED: ::core::sync::atomic::AtomicU64 =
+                    ::core::sync::atomic::AtomicU64::new(0);
+                let #key: &::tl_core::__private::ThreadLocal<_> = &self.#member;
+                let #id = ::tl_core::__private::ThreadLocal::id(#key);
+                if __TL_LABELLED.load(::core::sync::atomic::Ordering::Relaxed) != #id {
+                    __TL_LABELLED.store(#id, ::core::sync::atomic::Ordering::Relaxed);
+                    ::tl_core::__private::ThreadLocal::label(
+                        #key,
+                        #name,
+                        ::core::option::Option::Some(#here),
+                    );
+                }
+                ::tl_core::__private::guard(#key)
+            };
+        }
+    });
+    let types = fields.iter().rev().map(|field| field.value);
+    let rev_vars = vars.iter().rev();
+    quote! {
+        impl #impl_generics #service #ty_generics #where_clause {
+            /// Guards for every `#[thread_local_scoped]` field, for
+            /// `#[thread_local_scoped]` handlers; dropping the tuple cleans
+            /// up the fields in reverse order.
+            #[doc(hidden)]
+            #[inline]
+            #[allow(dead_code)] // a service may have no guarded handler yet
+            pub(crate) fn #method(&self) -> (#(::tl_core::__private::Guard<#types>,)*) {
+                #(#lets)*
+                (#(#rev_vars,)*)
+            }
+        }
+    }
+}

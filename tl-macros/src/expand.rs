@@ -1,0 +1,147 @@
+//! Phase 3 of `#[thread_local_scoped(..)]`: the guarded function.
+//!
+//! The expansion is what a careful human writes by hand (a task scope, one
+//! guard per key), plus naming each static once per call site:
+//!
+//! ```text
+//! fn place_order(&self, req: Order) -> Result<Receipt, Error> {
+//!     let __tl_task = ::tl_core::__private::TaskScope::enter("shop::place_order");
+//!     let __tl_guard_0 = {
+//!         static __TL_LABELLED: AtomicBool = AtomicBool::new(false);
+//!         let key: &::tl_core::__private::ThreadLocal<_> = &CURRENT_USER;
+//!         if !__TL_LABELLED.load(Relaxed) {
+//!             __TL_LABELLED.store(true, Relaxed);
+//!             ::tl_core::__private::ThreadLocal::label(key, "CURRENT_USER", None);
+//!         }
+//!         ::tl_core::__private::guard(key)
+//!     };
+//!     let __tl_guard_1 = {
+//!         let key: &::tl_core::__private::ThreadLocal<_> = &self.conn;
+//!         ::tl_core::__private::guard(key)
+//!     };
+//!     { /* the body, unchanged */ }
+//! }
+//! ```
+//!
+//! Locals drop in reverse order, so on every way out of the body (its end,
+//! `return`, `?`, a panic that unwinds) the guards clean up first, in
+//! reverse order, and the task scope then reports anything else the task
+//! left bound. The locals are named with `Span::mixed_site()`, so the body
+//! can neither see nor shadow them; the body stays one block, so its own
+//! locals drop before the guards run.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{AttrStyle, Ident, ItemFn, Path};
+
+use crate::args::Key;
+use crate::validate::Handler;
+
+/// The name of the method `#[derive(ThreadLocalScoped)]` generates and the
+/// argument `self` (or no argument) calls.
+pub(crate) const SERVICE_GUARDS: &str = "__thread_local_scoped_guards";
+
+pub(crate) fn handler(handler: Handler) -> TokenStream {
+    let Handler { func, keys, task } = handler;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let (inner, outer): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+
+    let task_name = task.map_or_else(
+        || {
+            let name = unraw(&sig.ident);
+            quote!(::core::concat!(::core::module_path!(), "::", #name))
+        },
+        |name| quote!(#name),
+    );
+    let task_var = Ident::new("__tl_task", Span::mixed_site());
+    // `enter` records its caller: spanned on the function's name, the task
+    // is reported as declared there.
+    let enter = quote_spanned!(sig.ident.span()=> ::tl_core::__private::TaskScope::enter);
+    let guards = keys.iter().enumerate().map(|(i, key)| guard(i, key));
+
+    quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            let #task_var = #enter(#task_name);
+            #(#guards)*
+            #block
+        }
+    }
+}
+
+/// The `let` for one key (with, for a static, the statement that names it).
+fn guard(index: usize, key: &Key) -> TokenStream {
+    let var = format_ident!("__tl_guard_{}", index, span = Span::mixed_site());
+    match key {
+        Key::Static(path) => {
+            let reference = quote_spanned!(path.span()=> &#path);
+            let name = static_name(path);
+            typed_guard(&var, &reference, Some(&name))
+        }
+        Key::Field {
+            self_token,
+            members,
+        } => {
+            let reference = quote_spanned!(self_token.span=> &#self_token #(.#members)*);
+            typed_guard(&var, &reference, None)
+        }
+        Key::Service(self_token) => {
+            let method = Ident::new(SERVICE_GUARDS, Span::call_site());
+            quote!(let #var = #self_token.#method();)
+        }
+    }
+}
+
+/// `let var = guard(key)`, with the key typed once, on the user's tokens: a
+/// key that is not a `ThreadLocal` is one error there, not one per use.
+///
+/// A static is also named after itself, once per call site: a static's key
+/// never changes, so after the first call naming costs one relaxed load of
+/// a flag (and `label` keeps a name the static was given).
+fn typed_guard(var: &Ident, reference: &TokenStream, name: Option<&str>) -> TokenStream {
+    let key = Ident::new("key", Span::mixed_site());
+    let (flag, label) = name.map_or_else(Default::default, |name| {
+        let flag = quote! {
+            static __TL_LABELLED: ::core::sync::atomic::AtomicBool =
+                ::core::sync::atomic::AtomicBool::new(false);
+        };
+        let label = quote! {
+            if !__TL_LABELLED.load(::core::sync::atomic::Ordering::Relaxed) {
+                __TL_LABELLED.store(true, ::core::sync::atomic::Ordering::Relaxed);
+                ::tl_core::__private::ThreadLocal::label(#key, #name, ::core::option::Option::None);
+            }
+        };
+        (flag, label)
+    });
+    quote! {
+        let #var = {
+            #flag
+            let #key: &::tl_core::__private::ThreadLocal<_> = #reference;
+            #label
+            ::tl_core::__private::guard(#key)
+        };
+    }
+}
+
+/// A static's report name: its own identifier, wherever the path starts
+/// (so every handler names it alike).
+fn static_name(path: &Path) -> String {
+    path.segments
+        .last()
+        .map_or_else(String::new, |segment| unraw(&segment.ident))
+}
+
+/// An identifier without its `r#`.
+pub(crate) fn unraw(ident: &Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#").map_or(name.clone(), str::to_owned)
+}

@@ -1,0 +1,11 @@
+use tl_core::ThreadLocal;
+use tl_macros::ThreadLocalScoped;
+
+#[derive(ThreadLocalScoped)]
+struct Service {
+    current_user: ThreadLocal<u64>,
+}
+
+fn main() {
+    let _ = Service { current_user: ThreadLocal::new() };
+}

@@ -1,0 +1,17 @@
+use tl_core::ThreadLocal;
+use tl_macros::thread_local_scoped;
+
+struct Service {
+    conn: ThreadLocal<u64>,
+}
+
+impl Service {
+    #[thread_local_scoped]
+    fn handle(&self) {
+        self.conn.set(1);
+    }
+}
+
+fn main() {
+    Service { conn: ThreadLocal::new() }.handle();
+}

@@ -1,0 +1,9 @@
+use tl_core::ThreadLocal;
+use tl_macros::thread_local_scoped;
+
+#[thread_local_scoped(KEY)]
+static KEY: ThreadLocal<u64> = ThreadLocal::new();
+
+fn main() {
+    KEY.set(1);
+}
