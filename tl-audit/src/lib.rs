@@ -1,3 +1,140 @@
-//! Finds thread-local values that outlive their keys or their tasks and
-//! reports them through `tracing`. The auditor lands with its own issue; this
-//! crate exists now so the workspace layout is final.
+//! Finds thread-local values that leak on pooled threads and reports each
+//! one through `tracing`, deterministically, while it happens, with enough
+//! detail to fix it from the log line alone.
+//!
+//! JVM detectors depend on garbage collection: Tomcat checks only when a web
+//! application stops and reports key and value types only; Netty samples and
+//! waits for GC. With [`tl_core`], a key's death and a task's end are exact
+//! events, so every leak can be reported as it happens.
+//!
+//! # What it finds
+//! - **Stranded** values: a `ThreadLocal` was dropped, but a live thread still
+//!   holds its value past the grace period. A busy thread drops such a value
+//!   at its next thread-local access; an idle pooled thread never does.
+//!   Found by scans of the [registry](tl_core::registry), reported once per
+//!   value.
+//! - **Unreleased** values: a task-scoped value still set on its thread when
+//!   its task ended, so the next task on that thread can read it (a memory
+//!   leak and a data leak between requests). Task ends come from
+//!   `#[thread_local_scoped]` handlers, from [`task`]/[`wrap`], and from the
+//!   pool integrations ([`worker_stopping`]). Per-thread caches
+//!   (`ThreadLocal::per_thread`) are never reported.
+//! - **Growth**: a thread holding more values or bytes than a configured
+//!   threshold ([`AuditorBuilder::max_entries_per_thread`],
+//!   [`AuditorBuilder::max_bytes_per_thread`]), reported once per crossing.
+//!
+//! # Quick start
+//! ```
+//! use tl_audit::Auditor;
+//!
+//! // Once, at startup, after the tracing subscriber is set up:
+//! let auditor = Auditor::builder().install().expect("audit configuration");
+//! // ... serve ...
+//! // At shutdown: a final scan, a summary, and an exit code for `main`.
+//! let report = auditor.finish().unwrap();
+//! println!("{report}");
+//! # assert!(report.is_clean());
+//! ```
+//!
+//! In tests, [`assert_clean`] runs a closure under a deny-mode scope and
+//! panics listing every leak; [`FindingsLayer`] collects finding events for
+//! assertions. For services, `tl-audit check FILE` reads the JSON logs and
+//! fails CI on findings (see [`check`]).
+//!
+//! # Modes
+//! See [`Mode`]: `off` (no cost), `sampled` (default: one task end in N
+//! audited per thread), `full`, and `deny` (every finding is an error: test
+//! scopes fail, and [`Report::exit_status`] is 1). The `TL_AUDIT`
+//! environment variable (`off|sampled|full|deny`) overrides the builder's
+//! mode, so CI can make a service strict without a rebuild. An invalid value
+//! is an error from [`AuditorBuilder::install`] (not a silent fallback: a
+//! typo must not weaken CI); an empty value counts as unset.
+//!
+//! # Events
+//! One event per finding: target `tl_audit`, level WARN (ERROR in deny
+//! mode), a message starting with `THREAD-LOCAL LEAK:` ([`LEAK_PREFIX`])
+//! that says what to do, and these fields, whose names are stable. A field
+//! is absent where it does not apply.
+//!
+//! | Field | Type | Kinds | Meaning |
+//! |---|---|---|---|
+//! | `kind` | string | all | `stranded`, `unreleased` or `growth` |
+//! | `thread.name` | string | all | The thread's name, `<unnamed>` if none |
+//! | `thread.id` | u64 | all | tl-core's thread number (unique, never reused) |
+//! | `key` | string | all | The key's name, or `ThreadLocal<type>@file:line:col`; for growth, the key with the largest value |
+//! | `key.id` | u64 | all | tl-core's key id |
+//! | `value_type` | string | all | `type_name` of the value |
+//! | `policy` | string | all | `task-scoped` or `per-thread` |
+//! | `bytes` | u64 | all | Bytes retained by the value (growth: by all the thread's values) |
+//! | `age_ms` | u64 | all | How long the value had been bound (coarse: accurate to the scan interval) |
+//! | `dead_ms` | u64 | stranded | How long ago the key died |
+//! | `declared_at` | string | all | Where the `ThreadLocal` is declared, `file:line:col` |
+//! | `set_site` | string | all | Where the value was bound, `file:line:col` |
+//! | `task` | string | unreleased; stranded if known | The task that left the value (for worker stops, the pool: `rayon`, `tokio`) |
+//! | `task_site` | string | unreleased | Where the task was entered (its handler, or the [`wrap`] call) |
+//! | `panicking` | bool | unreleased | Present (true) if the task ended by a panic |
+//! | `worker_stop` | bool | unreleased | Present (true) if found when a pool thread stopped |
+//! | `entries` | u64 | growth | Values bound on the thread |
+//! | `key_bytes` | u64 | growth | Bytes of the largest value |
+//! | `max_entries`, `max_bytes` | u64 | growth | The thresholds in force |
+//! | `value` | string | unreleased | The value's `Debug` form, only if its key opted in with `reveal_in_reports()` |
+//! | `suppressed` | u64 | all | Events for the same key withheld by the rate limiter since the last one |
+//! | `mode` | string | all | The auditor's mode |
+//!
+//! Values are never shown otherwise: thread-locals hold user ids, tokens and
+//! connections. Summaries ([`Auditor::summary`], and at shutdown) are INFO
+//! events with a `summary` field (`total`, `key` or `thread`) and no `kind`.
+//!
+//! Events go to the subscriber that was the default on the installing thread
+//! when the auditor was installed, from every thread (so a test's
+//! `with_default` subscriber sees findings made on pool threads); if there
+//! was none, to the default wherever each event is emitted. tl-audit never
+//! prints on its own.
+//!
+//! # Features
+//! | Feature | Adds |
+//! |---|---|
+//! | `rayon` | [`rayon::instrument`] (start/exit handlers), [`rayon::spawn`] |
+//! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`), [`tokio::spawn_blocking`] |
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod auditor;
+mod config;
+mod emit;
+mod error;
+mod finding;
+mod global;
+mod layer;
+mod mode;
+mod record;
+mod report;
+mod sampling;
+mod scan;
+mod state;
+mod summary;
+mod task;
+
+pub mod check;
+pub mod testing;
+
+#[cfg(feature = "rayon")]
+pub mod rayon;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use auditor::{Auditor, ScanReport};
+pub use config::{AuditorBuilder, MAX_DURATION, MIN_INTERVAL};
+pub use emit::{SUMMARY_PREFIX, TARGET};
+pub use error::{AuditError, ConfigError};
+pub use finding::{Finding, FindingKind, LEAK_PREFIX, UnknownKind};
+pub use layer::FindingsLayer;
+pub use mode::Mode;
+pub use record::{FieldValue, RecordedFinding};
+pub use report::Report;
+pub use scan::ScanStats;
+pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
+pub use task::{task, worker_started, worker_stopping, wrap};
+pub use testing::assert_clean;

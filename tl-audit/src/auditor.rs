@@ -1,0 +1,464 @@
+//! [`Auditor`]: the background scanner, the task-end auditing it installs,
+//! and its life cycle.
+//!
+//! # Design
+//! All findings flow through [`Shared`]: the auditor thread and
+//! [`Auditor::scan_now`] scan the registry (one scan at a time), and tl-core's
+//! task-end hook reports leftovers from whichever thread ends a task. Each
+//! path computes its findings under the state lock, then releases it before
+//! emitting, so a subscriber that itself uses thread-locals (and so ends up
+//! back in the hook) cannot deadlock.
+
+use core::panic::Location;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tl_core::checkpoint::Leftover;
+use tl_core::clock;
+use tl_core::death::{self, DeathNotices};
+use tl_core::registry::{self, ThreadInfo};
+use tracing::Dispatch;
+use tracing::subscriber::NoSubscriber;
+
+use crate::config::{AuditorBuilder, Config};
+use crate::emit;
+use crate::error::AuditError;
+use crate::finding::{Finding, FindingKind};
+use crate::global;
+use crate::mode::Mode;
+use crate::report::Report;
+use crate::scan::{self, ScanStats, ThreadDigest};
+use crate::state::{LeftBy, State};
+use crate::summary::{Counts, Summary};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The result of one scan.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ScanReport {
+    /// What the scan saw.
+    pub stats: ScanStats,
+    /// New findings (stranded values and growth), each also emitted as an
+    /// event unless rate-limited.
+    pub findings: Vec<Finding>,
+    /// How long the scan took, snapshots included.
+    pub took: Duration,
+}
+
+/// State shared by the auditor handle, its thread and the task-end hook.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    dispatch: Option<Dispatch>,
+    state: Mutex<State>,
+    notices: Mutex<Option<DeathNotices>>,
+    /// Serializes scans: a scan's notices must meet its own snapshots.
+    scan_lock: Mutex<()>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+    shut: AtomicBool,
+}
+
+/// Finds stranded, unreleased and oversized thread-local values and reports
+/// them through `tracing`. At most one is installed per process.
+///
+/// ```
+/// use std::process::ExitCode;
+/// use std::time::Duration;
+/// use tl_audit::{Auditor, Mode};
+///
+/// fn main() -> ExitCode {
+///     let auditor = Auditor::builder()
+///         .mode(Mode::Deny)
+///         .interval(Duration::from_millis(250))
+///         .install()
+///         .expect("audit configuration");
+///
+///     // ... run the service ...
+///
+///     let report = auditor.finish().expect("auditor still running");
+///     report.exit_code()
+/// }
+/// ```
+///
+/// Dropping the auditor shuts it down (stops and joins its thread, removes
+/// the hook, emits a summary); so does [`shutdown`](Self::shutdown), after
+/// which every method returns [`AuditError::ShutDown`].
+pub struct Auditor {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl core::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("mode", &self.shared.config.mode)
+            .field("interval", &self.shared.config.interval)
+            .field("grace", &self.shared.config.grace)
+            .field("shut_down", &self.is_shut_down())
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Auditor ===
+
+impl Auditor {
+    /// A builder with the defaults (see [`AuditorBuilder::new`]).
+    pub fn builder() -> AuditorBuilder {
+        AuditorBuilder::new()
+    }
+
+    pub(crate) fn install(config: Config) -> Result<Self, AuditError> {
+        let dispatch = config.dispatch.clone().or_else(|| {
+            tracing::dispatcher::get_default(|d| (!d.is::<NoSubscriber>()).then(|| d.clone()))
+        });
+        let on = config.mode != Mode::Off;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(config.rate_events, config.rate_window)),
+            notices: Mutex::new(on.then(death::subscribe)),
+            scan_lock: Mutex::new(()),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            shut: AtomicBool::new(false),
+            dispatch,
+            config,
+        });
+        global::claim(&shared)?;
+        let thread = match shared.config.interval {
+            Some(interval) if on => {
+                let worker = Arc::clone(&shared);
+                let spawned = std::thread::Builder::new()
+                    .name(shared.config.thread_name.clone())
+                    .spawn(move || worker.run(interval));
+                match spawned {
+                    Ok(handle) => Some(handle),
+                    Err(e) => {
+                        global::release(&shared);
+                        return Err(AuditError::Spawn(e));
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(Self {
+            shared,
+            thread: Mutex::new(thread),
+        })
+    }
+
+    /// The effective mode (`TL_AUDIT`'s, if it was set to a valid mode).
+    pub fn mode(&self) -> Mode {
+        self.shared.config.mode
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.shut.load(Ordering::Acquire)
+    }
+
+    fn check_running(&self) -> Result<(), AuditError> {
+        if self.is_shut_down() {
+            Err(AuditError::ShutDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Scans the registry now, on this thread: drains death notices,
+    /// snapshots every thread, and reports stranded values past the grace
+    /// period and growth. Ages are measured against the snapshots' times, so
+    /// with a zero grace period a test needs no sleep. In `off` mode it
+    /// scans nothing and returns an empty report.
+    ///
+    /// # Errors
+    /// [`AuditError::ShutDown`] after shutdown.
+    pub fn scan_now(&self) -> Result<ScanReport, AuditError> {
+        self.check_running()?;
+        Ok(self.shared.scan())
+    }
+
+    /// Findings counted since installation, by kind.
+    pub fn counts(&self) -> Counts {
+        self.shared.lock_state().counts
+    }
+
+    /// The findings kept so far (the first 10,000; later ones are counted).
+    ///
+    /// # Errors
+    /// [`AuditError::ShutDown`] after shutdown.
+    pub fn findings(&self) -> Result<Vec<Finding>, AuditError> {
+        self.check_running()?;
+        Ok(self.shared.lock_state().kept.clone())
+    }
+
+    /// Builds a summary (per thread and per key: values held now, bytes,
+    /// findings so far) and emits it as INFO events.
+    ///
+    /// # Errors
+    /// [`AuditError::ShutDown`] after shutdown.
+    pub fn summary(&self) -> Result<Summary, AuditError> {
+        self.check_running()?;
+        Ok(self.shared.emit_summary())
+    }
+
+    /// Stops and joins the auditor thread, removes the task-end hook, frees
+    /// the auditor slot, and emits and returns a final summary.
+    ///
+    /// # Errors
+    /// [`AuditError::ShutDown`] if it was already shut down.
+    pub fn shutdown(&self) -> Result<Summary, AuditError> {
+        if self.shared.shut.swap(true, Ordering::AcqRel) {
+            return Err(AuditError::ShutDown);
+        }
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(handle) = lock(&self.thread).take() {
+            // The auditor thread cannot join itself (an auditor dropped by a
+            // subscriber it emits to); it exits on its own once woken.
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        global::release(&self.shared);
+        *lock(&self.shared.notices) = None;
+        Ok(self.shared.emit_summary())
+    }
+
+    /// The process gate: a final scan, then [`shutdown`](Self::shutdown), and
+    /// a [`Report`] of every finding with an exit code (1 in `deny` mode if
+    /// anything was found, else 0).
+    ///
+    /// # Errors
+    /// [`AuditError::ShutDown`] if it was already shut down.
+    pub fn finish(self) -> Result<Report, AuditError> {
+        self.check_running()?;
+        self.shared.scan();
+        let summary = self.shutdown()?;
+        let state = self.shared.lock_state();
+        Ok(Report::new(
+            self.shared.config.mode,
+            state.kept.clone(),
+            state.dropped,
+            summary,
+        ))
+    }
+}
+
+impl Drop for Auditor {
+    fn drop(&mut self) {
+        if !self.is_shut_down() {
+            let _ = self.shutdown();
+        }
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The auditor thread: a scan every `interval` until told to stop.
+    fn run(&self, interval: Duration) {
+        let mut stopped = lock(&self.stop);
+        loop {
+            let deadline = Instant::now() + interval;
+            while !*stopped {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                stopped = self
+                    .wake
+                    .wait_timeout(stopped, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            if *stopped {
+                return;
+            }
+            drop(stopped);
+            // A panicking subscriber must not end the auditing.
+            let _ = catch_unwind(AssertUnwindSafe(|| self.scan()));
+            stopped = lock(&self.stop);
+        }
+    }
+
+    pub(crate) fn scan(&self) -> ScanReport {
+        if self.config.mode == Mode::Off {
+            return ScanReport {
+                stats: ScanStats::default(),
+                findings: Vec::new(),
+                took: Duration::ZERO,
+            };
+        }
+        let _one_at_a_time = lock(&self.scan_lock);
+        let start = clock::refresh();
+        let notices = lock(&self.notices)
+            .as_ref()
+            .map(DeathNotices::drain)
+            .unwrap_or_default();
+        if !notices.is_empty() {
+            let mut state = self.lock_state();
+            for notice in notices {
+                state.died_at.insert(notice.key.id, notice.died_at);
+            }
+        }
+        // One snapshot at a time, each dropped once digested (see `scan`).
+        let digests: Vec<ThreadDigest> = registry::threads()
+            .iter()
+            .filter_map(|t| ThreadDigest::of(&t.snapshot()))
+            .collect();
+        let (findings, stats, emits) = {
+            let mut state = self.lock_state();
+            let (findings, stats) = scan::analyze(&mut state, &self.config, &digests);
+            let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
+            (findings, stats, emits)
+        };
+        self.emit(&findings, &emits);
+        ScanReport {
+            stats,
+            findings,
+            took: start.elapsed(),
+        }
+    }
+
+    /// Reports what a task left (called from the task-end hook).
+    pub(crate) fn task_ended(
+        &self,
+        task: &'static str,
+        task_site: Option<&'static Location<'static>>,
+        panicking: bool,
+        leftovers: Vec<Leftover>,
+    ) {
+        let thread = current_thread();
+        let now = Instant::now();
+        let set_at: Vec<_> = leftovers
+            .iter()
+            .map(|l| (l.entry.key.id, l.entry.set_at))
+            .collect();
+        let findings: Vec<Finding> = leftovers
+            .into_iter()
+            .map(|l| {
+                let mut f = unreleased(&thread, l, now);
+                f.task = Some(task);
+                f.task_site = task_site;
+                f.panicking = panicking;
+                f
+            })
+            .collect();
+        let emits: Vec<_> = {
+            let mut state = self.lock_state();
+            for (key, set_at) in set_at {
+                state.remember_left_by(
+                    thread.id,
+                    key,
+                    LeftBy {
+                        task,
+                        task_site,
+                        set_at,
+                    },
+                );
+            }
+            findings.iter().map(|f| state.record(f)).collect()
+        };
+        self.emit(&findings, &emits);
+    }
+
+    /// Reports what a stopping pool thread still holds (from `worker_stopping`).
+    pub(crate) fn worker_stopped(&self, pool: &'static str, leftovers: Vec<Leftover>) {
+        let thread = current_thread();
+        let now = Instant::now();
+        let (findings, emits) = {
+            let mut state = self.lock_state();
+            let findings: Vec<Finding> = leftovers
+                .into_iter()
+                .filter(|l| !state.already_reported(thread.id, l.entry.key.id, l.entry.set_at))
+                .map(|l| {
+                    let mut f = unreleased(&thread, l, now);
+                    f.task = Some(pool);
+                    f.at_worker_stop = true;
+                    f
+                })
+                .collect();
+            let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
+            state.forget_thread(thread.id);
+            (findings, emits)
+        };
+        self.emit(&findings, &emits);
+    }
+
+    fn emit(&self, findings: &[Finding], emits: &[Option<u64>]) {
+        for (f, emit) in findings.iter().zip(emits) {
+            if let Some(suppressed) = emit {
+                emit::finding(self.dispatch.as_ref(), self.config.mode, f, *suppressed);
+            }
+        }
+    }
+
+    fn emit_summary(&self) -> Summary {
+        let snapshots = if self.config.mode == Mode::Off {
+            Vec::new()
+        } else {
+            registry::snapshot_all()
+        };
+        let summary = {
+            let state = self.lock_state();
+            Summary::build(
+                &snapshots,
+                &state.thread_tally,
+                &state.key_tally,
+                state.counts,
+                state.suppressed,
+            )
+        };
+        if self.config.mode != Mode::Off {
+            emit::summary(self.dispatch.as_ref(), self.config.mode, &summary);
+        }
+        summary
+    }
+}
+
+fn unreleased(thread: &ThreadInfo, l: Leftover, now: Instant) -> Finding {
+    let mut f = Finding::new(FindingKind::Unreleased, thread.clone(), now);
+    f.key = Some(l.entry.key);
+    f.bytes = l.entry.bytes;
+    f.age = Some(now.saturating_duration_since(l.entry.set_at));
+    f.set_site = l.entry.set_site;
+    f.value = l.value;
+    f
+}
+
+std::thread_local! {
+    static ME: std::cell::OnceCell<ThreadInfo> = const { std::cell::OnceCell::new() };
+}
+
+/// The registry's identity of the current thread.
+fn current_thread() -> ThreadInfo {
+    if let Ok(Some(me)) = ME.try_with(|me| me.get().cloned()) {
+        return me;
+    }
+    let current = std::thread::current();
+    match registry::threads()
+        .into_iter()
+        .find(|t| t.info().std_id == current.id())
+    {
+        Some(t) => {
+            let info = t.info().clone();
+            let _ = ME.try_with(|me| me.set(info.clone()));
+            info
+        }
+        // Not registered (cannot hold values): tl-core numbers start at 1.
+        None => ThreadInfo {
+            id: 0,
+            std_id: current.id(),
+            name: current.name().map(Arc::from),
+        },
+    }
+}

@@ -1,0 +1,367 @@
+//! [`AuditorBuilder`]: every setting, validated before anything is installed.
+
+use std::time::Duration;
+
+use tracing::Dispatch;
+
+use crate::auditor::Auditor;
+use crate::error::{AuditError, ConfigError};
+use crate::mode::Mode;
+
+/// Shortest accepted scan interval: shorter would make the auditor a busy loop.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// Longest accepted scan interval, grace period and rate-limit window: a day.
+/// Longer values are almost certainly a unit mistake (seconds given as millis).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The validated settings an auditor runs with.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// The effective mode (the environment variable's, if valid and set).
+    pub(crate) mode: Mode,
+    /// `None`: no background thread (scans only on demand).
+    pub(crate) interval: Option<Duration>,
+    pub(crate) grace: Duration,
+    /// 1 for `full` and `deny`.
+    pub(crate) sample_every: u32,
+    pub(crate) max_entries: Option<usize>,
+    pub(crate) max_bytes: Option<usize>,
+    pub(crate) rate_events: u32,
+    pub(crate) rate_window: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) report_earlier_deaths: bool,
+    pub(crate) dispatch: Option<Dispatch>,
+}
+
+/// Builds and installs an [`Auditor`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tl_audit::{Auditor, Mode};
+///
+/// let auditor = Auditor::builder()
+///     .mode(Mode::Full)
+///     .interval(Duration::from_millis(500))
+///     .grace_period(Duration::from_secs(2))
+///     .max_entries_per_thread(1_000)
+///     .install()
+///     .expect("valid settings, and no other auditor installed");
+/// let report = auditor.finish().unwrap();
+/// assert!(report.is_clean());
+/// ```
+///
+/// Settings are checked by [`install`](Self::install), which returns a
+/// [`ConfigError`] (inside [`AuditError::Config`]) for a zero or absurd
+/// interval, a zero sample rate or threshold, or an invalid `TL_AUDIT`.
+#[derive(Clone, Debug)]
+#[must_use = "nothing is audited until `install` is called"]
+pub struct AuditorBuilder {
+    mode: Mode,
+    read_env: bool,
+    interval: Option<Duration>,
+    grace: Duration,
+    sample_every: u32,
+    max_entries: Option<usize>,
+    max_bytes: Option<usize>,
+    rate_events: u32,
+    rate_window: Duration,
+    thread_name: String,
+    report_earlier_deaths: bool,
+    dispatch: Option<Dispatch>,
+}
+
+impl Default for AuditorBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuditorBuilder {
+    /// Default scan interval.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+    /// Default grace period before a stranded value is reported.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+    /// Default sampling: one task end in this many, per thread.
+    pub const DEFAULT_SAMPLE_EVERY: u32 = 128;
+    /// Default rate limit: events per key (per thread for growth) per window.
+    pub const DEFAULT_RATE_EVENTS: u32 = 10;
+    /// Default rate-limit window.
+    pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
+    /// Default name of the auditor thread.
+    pub const DEFAULT_THREAD_NAME: &'static str = "tl-audit";
+
+    /// The defaults: `sampled` (overridable by `TL_AUDIT`), a scan every
+    /// second, a 5 s grace period, one task end in 128 (as Netty samples), no growth thresholds,
+    /// at most 10 events per key per minute.
+    pub fn new() -> Self {
+        Self {
+            mode: Mode::default(),
+            read_env: true,
+            interval: Some(Self::DEFAULT_INTERVAL),
+            grace: Self::DEFAULT_GRACE,
+            sample_every: Self::DEFAULT_SAMPLE_EVERY,
+            max_entries: None,
+            max_bytes: None,
+            rate_events: Self::DEFAULT_RATE_EVENTS,
+            rate_window: Self::DEFAULT_RATE_WINDOW,
+            thread_name: Self::DEFAULT_THREAD_NAME.to_owned(),
+            report_earlier_deaths: true,
+            dispatch: None,
+        }
+    }
+
+    /// The mode, unless `TL_AUDIT` holds a valid one (see [`Mode::from_env`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Ignores `TL_AUDIT`: the builder's mode is final. Test scopes use it.
+    pub fn ignore_env(mut self) -> Self {
+        self.read_env = false;
+        self
+    }
+
+    /// How often the auditor thread scans the registry, between 1 ms and 24 h.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// No auditor thread: scans happen only through
+    /// [`Auditor::scan_now`] (and the final scan of [`Auditor::finish`]).
+    /// Task ends are still audited as they happen.
+    pub fn manual(mut self) -> Self {
+        self.interval = None;
+        self
+    }
+
+    /// How long a value may outlive its key before it is reported as
+    /// stranded (at most 24 h). A thread that is merely busy drops such a
+    /// value at its next thread-local access; an idle pooled thread never does.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// In `sampled` mode, audit one task end in `n` on each thread (at least 1).
+    pub fn sample_every(mut self, n: u32) -> Self {
+        self.sample_every = n;
+        self
+    }
+
+    /// Reports a thread holding more than `n` bound values (a growth finding).
+    pub fn max_entries_per_thread(mut self, n: usize) -> Self {
+        self.max_entries = Some(n);
+        self
+    }
+
+    /// Reports a thread whose bound values retain more than `bytes` bytes.
+    pub fn max_bytes_per_thread(mut self, bytes: usize) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// At most `events` finding events per key (per thread, for growth) in
+    /// each window of `per`; the rest are counted, reported in the next
+    /// event's `suppressed` field and in summaries, and always kept in the
+    /// [`Report`](crate::Report).
+    pub fn rate_limit(mut self, events: u32, per: Duration) -> Self {
+        self.rate_events = events;
+        self.rate_window = per;
+        self
+    }
+
+    /// The auditor thread's name (default `tl-audit`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Whether to report values of keys that died before the auditor was
+    /// installed (default true). Their age is measured from the first scan
+    /// that sees them. Test scopes turn it off so that earlier tests' leftovers
+    /// are not blamed on them.
+    pub fn report_earlier_deaths(mut self, yes: bool) -> Self {
+        self.report_earlier_deaths = yes;
+        self
+    }
+
+    /// Sends every event to `dispatch`, from whichever thread finds it.
+    ///
+    /// Without it, events go to the subscriber that is the default on the
+    /// installing thread at [`install`](Self::install) time (for example
+    /// one set with `tracing::subscriber::with_default`), or, if there is
+    /// none, to whatever the default is where and when each event is emitted
+    /// (normally the global default).
+    pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.dispatch = Some(dispatch);
+        self
+    }
+
+    /// Validates the settings and applies `TL_AUDIT`.
+    pub(crate) fn config(&self) -> Result<Config, ConfigError> {
+        if let Some(interval) = self.interval {
+            if !(MIN_INTERVAL..=MAX_DURATION).contains(&interval) {
+                return Err(ConfigError::IntervalOutOfRange {
+                    interval,
+                    min: MIN_INTERVAL,
+                    max: MAX_DURATION,
+                });
+            }
+        }
+        if self.grace > MAX_DURATION {
+            return Err(ConfigError::GraceOutOfRange {
+                grace: self.grace,
+                max: MAX_DURATION,
+            });
+        }
+        if self.sample_every == 0 {
+            return Err(ConfigError::ZeroSampleRate);
+        }
+        if self.max_entries == Some(0) {
+            return Err(ConfigError::ZeroThreshold {
+                setting: "max_entries_per_thread",
+            });
+        }
+        if self.max_bytes == Some(0) {
+            return Err(ConfigError::ZeroThreshold {
+                setting: "max_bytes_per_thread",
+            });
+        }
+        if self.rate_events == 0 || !(MIN_INTERVAL..=MAX_DURATION).contains(&self.rate_window) {
+            return Err(ConfigError::RateLimitOutOfRange {
+                events: self.rate_events,
+                per: self.rate_window,
+                min: MIN_INTERVAL,
+                max: MAX_DURATION,
+            });
+        }
+        if self.thread_name.is_empty() || self.thread_name.contains('\0') {
+            return Err(ConfigError::InvalidThreadName {
+                name: self.thread_name.clone(),
+            });
+        }
+        let env = if self.read_env {
+            Mode::from_env()?
+        } else {
+            None
+        };
+        let mode = env.unwrap_or(self.mode);
+        Ok(Config {
+            mode,
+            interval: self.interval,
+            grace: self.grace,
+            sample_every: if mode.audits_every_task() {
+                1
+            } else {
+                self.sample_every
+            },
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
+            rate_events: self.rate_events,
+            rate_window: self.rate_window,
+            thread_name: self.thread_name.clone(),
+            report_earlier_deaths: self.report_earlier_deaths,
+            dispatch: self.dispatch.clone(),
+        })
+    }
+
+    /// Validates the settings, then installs the auditor: tl-core's task-end
+    /// hook, a death-notice subscription and (unless [`manual`](Self::manual)
+    /// or `off`) the auditor thread. In `off` mode nothing runs, but the
+    /// auditor still occupies the process's single auditor slot.
+    ///
+    /// # Errors
+    /// - [`AuditError::Config`] for invalid settings or an invalid `TL_AUDIT`;
+    /// - [`AuditError::AlreadyInstalled`] if an auditor is installed;
+    /// - [`AuditError::HookInUse`] if something else set tl-core's task-end hook;
+    /// - [`AuditError::Spawn`] if the thread could not be started.
+    pub fn install(self) -> Result<Auditor, AuditError> {
+        let config = self.config()?;
+        Auditor::install(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(builder: AuditorBuilder) -> ConfigError {
+        builder.ignore_env().config().unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = AuditorBuilder::new().ignore_env().config().unwrap();
+        assert_eq!(config.mode, Mode::Sampled);
+        assert_eq!(config.sample_every, 128);
+    }
+
+    #[test]
+    fn zero_and_absurd_intervals_are_refused() {
+        for interval in [
+            Duration::ZERO,
+            Duration::from_micros(999),
+            Duration::from_secs(86_401),
+            Duration::MAX,
+        ] {
+            let e = err(AuditorBuilder::new().interval(interval));
+            assert!(matches!(e, ConfigError::IntervalOutOfRange { .. }), "{e}");
+            assert!(e.to_string().contains("scan interval"), "{e}");
+        }
+    }
+
+    #[test]
+    fn other_settings_are_checked() {
+        assert!(matches!(
+            err(AuditorBuilder::new().grace_period(Duration::MAX)),
+            ConfigError::GraceOutOfRange { .. }
+        ));
+        assert_eq!(
+            err(AuditorBuilder::new().sample_every(0)),
+            ConfigError::ZeroSampleRate
+        );
+        assert!(matches!(
+            err(AuditorBuilder::new().max_entries_per_thread(0)),
+            ConfigError::ZeroThreshold {
+                setting: "max_entries_per_thread"
+            }
+        ));
+        assert!(matches!(
+            err(AuditorBuilder::new().max_bytes_per_thread(0)),
+            ConfigError::ZeroThreshold {
+                setting: "max_bytes_per_thread"
+            }
+        ));
+        assert!(matches!(
+            err(AuditorBuilder::new().rate_limit(0, Duration::from_secs(1))),
+            ConfigError::RateLimitOutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(AuditorBuilder::new().rate_limit(1, Duration::ZERO)),
+            ConfigError::RateLimitOutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(AuditorBuilder::new().thread_name("a\0b")),
+            ConfigError::InvalidThreadName { .. }
+        ));
+        assert!(matches!(
+            err(AuditorBuilder::new().thread_name("")),
+            ConfigError::InvalidThreadName { .. }
+        ));
+    }
+
+    #[test]
+    fn full_and_deny_audit_every_task() {
+        for mode in [Mode::Full, Mode::Deny] {
+            let config = AuditorBuilder::new()
+                .mode(mode)
+                .sample_every(1000)
+                .ignore_env()
+                .config()
+                .unwrap();
+            assert_eq!(config.sample_every, 1);
+        }
+    }
+}

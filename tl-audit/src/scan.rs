@@ -1,0 +1,307 @@
+//! The scan's analysis: from registry snapshots to stranded and growth
+//! findings. Pure (no clock, no registry, no events), so it is deterministic
+//! and testable: ages are measured against each snapshot's `taken_at`.
+//!
+//! A scan digests one thread's snapshot at a time and drops it before
+//! taking the next, so it reuses one buffer instead of holding every
+//! thread's entries at once (100,000 entries would be ~8 MB of fresh pages
+//! per scan); only the digests, and the rare stale entries, are kept.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use tl_core::registry::{EntrySnapshot, ThreadInfo, ThreadSnapshot};
+
+use crate::config::Config;
+use crate::finding::{Finding, FindingKind};
+use crate::state::State;
+
+/// What one scan saw.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ScanStats {
+    /// Live threads scanned.
+    pub threads: usize,
+    /// Bound values on them.
+    pub bound: usize,
+    /// Bytes those values retain.
+    pub bytes: usize,
+    /// Bound values of dead keys (stranded or not yet past the grace period).
+    pub stale: usize,
+}
+
+/// What the analysis needs of one live thread's snapshot.
+#[derive(Clone, Debug)]
+pub(crate) struct ThreadDigest {
+    thread: ThreadInfo,
+    taken_at: Instant,
+    bound: usize,
+    bytes: usize,
+    /// The bound value retaining the most bytes.
+    largest: Option<EntrySnapshot>,
+    /// Bound values of dead keys.
+    stale: Vec<EntrySnapshot>,
+}
+
+impl ThreadDigest {
+    /// `None` for a thread that exited (its values are gone).
+    pub(crate) fn of(snap: &ThreadSnapshot) -> Option<Self> {
+        if !snap.alive {
+            return None;
+        }
+        let mut digest = Self {
+            thread: snap.thread.clone(),
+            taken_at: snap.taken_at,
+            bound: 0,
+            bytes: 0,
+            largest: None,
+            stale: Vec::new(),
+        };
+        for e in snap.bound() {
+            digest.bound += 1;
+            digest.bytes += e.bytes;
+            if digest.largest.is_none_or(|l| e.bytes > l.bytes) {
+                digest.largest = Some(*e);
+            }
+            if !e.key.alive {
+                digest.stale.push(*e);
+            }
+        }
+        Some(digest)
+    }
+}
+
+/// Finds stranded values and growth in `digests`, updating `state`'s
+/// memory of what was reported. Returns the new findings, not yet recorded.
+pub(crate) fn analyze(
+    state: &mut State,
+    config: &Config,
+    digests: &[ThreadDigest],
+) -> (Vec<Finding>, ScanStats) {
+    let mut findings = Vec::new();
+    let mut stats = ScanStats::default();
+    let mut stale_pairs = HashSet::new();
+    let mut stale_keys = HashSet::new();
+    for d in digests {
+        stats.threads += 1;
+        stats.bound += d.bound;
+        stats.bytes += d.bytes;
+        stats.stale += d.stale.len();
+        let tid = d.thread.id;
+        for e in &d.stale {
+            let kid = e.key.id;
+            stale_pairs.insert((tid, kid));
+            stale_keys.insert(kid);
+            let died = match state.died_at.get(&kid) {
+                Some(died) => *died,
+                None if config.report_earlier_deaths => {
+                    *state.first_seen.entry(kid).or_insert(d.taken_at)
+                }
+                None => continue,
+            };
+            let dead_for = d.taken_at.saturating_duration_since(died);
+            if dead_for < config.grace || !state.stranded_reported.insert((tid, kid)) {
+                continue;
+            }
+            let mut f = Finding::new(FindingKind::Stranded, d.thread.clone(), d.taken_at);
+            f.key = Some(e.key);
+            f.bytes = e.bytes;
+            f.age = Some(e.age(d.taken_at));
+            f.dead_for = Some(dead_for);
+            f.set_site = e.set_site;
+            if let Some(left) = state
+                .left_by
+                .get(&(tid, kid))
+                .filter(|l| l.set_at == e.set_at)
+            {
+                f.task = Some(left.task);
+                f.task_site = left.task_site;
+            }
+            findings.push(f);
+        }
+        let over = config.max_entries.is_some_and(|max| d.bound > max)
+            || config.max_bytes.is_some_and(|max| d.bytes > max);
+        if !over {
+            state.growth_flagged.remove(&tid);
+        } else if state.growth_flagged.insert(tid) {
+            let mut f = Finding::new(FindingKind::Growth, d.thread.clone(), d.taken_at);
+            f.bytes = d.bytes;
+            f.entries = Some(d.bound);
+            f.max_entries = config.max_entries;
+            f.max_bytes = config.max_bytes;
+            if let Some(e) = d.largest {
+                f.key = Some(e.key);
+                f.key_bytes = Some(e.bytes);
+                f.age = Some(e.age(d.taken_at));
+                f.set_site = e.set_site;
+            }
+            findings.push(f);
+        }
+    }
+    // Dead keys' values cannot come back: forget what is gone.
+    state.stranded_reported.retain(|p| stale_pairs.contains(p));
+    state.died_at.retain(|k, _| stale_keys.contains(k));
+    state.first_seen.retain(|k, _| stale_keys.contains(k));
+    if !state.left_by.is_empty() || !state.growth_flagged.is_empty() {
+        let live: HashSet<u64> = digests.iter().map(|d| d.thread.id).collect();
+        state.left_by.retain(|(t, _), _| live.contains(t));
+        state.growth_flagged.retain(|t| live.contains(t));
+    }
+    state.scans += 1;
+    (findings, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tl_core::ThreadLocal;
+    use tl_core::registry::{ThreadInfo, ThreadSnapshot};
+
+    use super::*;
+    use crate::config::AuditorBuilder;
+
+    fn snapshot(entries: Vec<EntrySnapshot>, taken_at: Instant) -> ThreadDigest {
+        ThreadDigest::of(&ThreadSnapshot {
+            thread: ThreadInfo {
+                id: 7,
+                std_id: std::thread::current().id(),
+                name: Some("pool-1".into()),
+            },
+            alive: true,
+            entries,
+            taken_at,
+        })
+        .unwrap()
+    }
+
+    fn entry(key: &ThreadLocal<u64>, alive: bool, bytes: usize, set_at: Instant) -> EntrySnapshot {
+        let mut info = key.info();
+        info.alive = alive;
+        EntrySnapshot {
+            key: info,
+            bound: true,
+            bytes,
+            set_site: None,
+            set_at,
+        }
+    }
+
+    #[test]
+    fn stranded_after_grace_once() {
+        let key = ThreadLocal::<u64>::new().named("K");
+        let config = AuditorBuilder::new()
+            .grace_period(Duration::from_secs(5))
+            .ignore_env()
+            .config()
+            .unwrap();
+        let mut state = State::new(10, Duration::from_secs(60));
+        let t0 = Instant::now();
+        state.died_at.insert(key.id(), t0);
+        let e = entry(&key, false, 8, t0);
+        // Within the grace period: nothing.
+        let (f, stats) = analyze(
+            &mut state,
+            &config,
+            &[snapshot(vec![e], t0 + Duration::from_secs(4))],
+        );
+        assert!(f.is_empty());
+        assert_eq!(stats.stale, 1);
+        // Past it: reported once.
+        let (f, _) = analyze(
+            &mut state,
+            &config,
+            &[snapshot(vec![e], t0 + Duration::from_secs(5))],
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::Stranded);
+        assert_eq!(f[0].dead_for, Some(Duration::from_secs(5)));
+        let (f, _) = analyze(
+            &mut state,
+            &config,
+            &[snapshot(vec![e], t0 + Duration::from_secs(9))],
+        );
+        assert!(f.is_empty());
+        // Reclaimed: forgotten.
+        let (f, _) = analyze(
+            &mut state,
+            &config,
+            &[snapshot(vec![], t0 + Duration::from_secs(10))],
+        );
+        assert!(f.is_empty());
+        assert!(state.died_at.is_empty() && state.stranded_reported.is_empty());
+    }
+
+    #[test]
+    fn earlier_deaths_are_measured_from_first_sight_or_ignored() {
+        let key = ThreadLocal::<u64>::new();
+        let t0 = Instant::now();
+        let e = entry(&key, false, 8, t0);
+        let builder = AuditorBuilder::new()
+            .grace_period(Duration::from_secs(1))
+            .ignore_env();
+        let mut state = State::new(10, Duration::from_secs(60));
+        let config = builder.clone().config().unwrap();
+        assert!(
+            analyze(&mut state, &config, &[snapshot(vec![e], t0)])
+                .0
+                .is_empty()
+        );
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            analyze(&mut state, &config, &[snapshot(vec![e], later)])
+                .0
+                .len(),
+            1
+        );
+
+        let mut state = State::new(10, Duration::from_secs(60));
+        let config = builder.report_earlier_deaths(false).config().unwrap();
+        assert!(
+            analyze(&mut state, &config, &[snapshot(vec![e], t0)])
+                .0
+                .is_empty()
+        );
+        assert!(
+            analyze(&mut state, &config, &[snapshot(vec![e], later)])
+                .0
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn growth_once_per_crossing() {
+        let keys: Vec<ThreadLocal<u64>> = (0..3).map(|_| ThreadLocal::new()).collect();
+        let t0 = Instant::now();
+        let config = AuditorBuilder::new()
+            .max_entries_per_thread(2)
+            .ignore_env()
+            .config()
+            .unwrap();
+        let mut state = State::new(10, Duration::from_secs(60));
+        let three: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| entry(k, true, 8 + i, t0))
+            .collect();
+        let (f, _) = analyze(&mut state, &config, &[snapshot(three.clone(), t0)]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].entries, Some(3));
+        assert_eq!(f[0].bytes, 8 + 9 + 10);
+        assert_eq!(f[0].key.map(|k| k.id), Some(keys[2].id()));
+        assert!(
+            analyze(&mut state, &config, &[snapshot(three.clone(), t0)])
+                .0
+                .is_empty()
+        );
+        assert!(
+            analyze(&mut state, &config, &[snapshot(three[..2].to_vec(), t0)])
+                .0
+                .is_empty()
+        );
+        assert_eq!(
+            analyze(&mut state, &config, &[snapshot(three, t0)]).0.len(),
+            1
+        );
+    }
+}

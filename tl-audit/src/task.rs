@@ -1,0 +1,121 @@
+//! Task boundaries for code that is not annotated with
+//! `#[thread_local_scoped]`: a wrapper for any closure, and the start/stop
+//! calls that pool integrations make on each worker thread.
+
+use core::cell::Cell;
+use core::panic::Location;
+
+use tl_core::checkpoint::{self, Mark, TaskScope};
+
+use crate::global;
+use crate::mode::Mode;
+
+std::thread_local! {
+    /// Where the closure that [`wrap`] is running was wrapped: `TaskScope`
+    /// records the location of its own `enter` call, which for a wrapped
+    /// closure is inside this file.
+    static WRAP_SITE: Cell<Option<&'static Location<'static>>> = const { Cell::new(None) };
+    /// The mark taken by [`worker_started`].
+    static WORKER_MARK: Cell<Option<Mark>> = const { Cell::new(None) };
+}
+
+/// Runs `f` as a task named `name`: when it returns (or panics), the
+/// auditor checks that it left no task-scoped value set on this thread.
+///
+/// ```
+/// use tl_core::ThreadLocal;
+///
+/// static USER: ThreadLocal<String> = ThreadLocal::new().named("USER");
+///
+/// let len = tl_audit::task("handle_request", || {
+///     let _user = USER.scope("alice".to_owned());
+///     USER.with(|u| u.map(String::len))
+/// });
+/// assert_eq!(len, Some(5));
+/// ```
+#[track_caller]
+#[inline]
+pub fn task<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+    let _task = TaskScope::enter(name);
+    f()
+}
+
+/// Wraps `f` so that it runs as a task named `name` wherever it is called:
+/// for `spawn`-style pool APIs. The task is reported as entered here. The
+/// wrapper is `Send` and `'static` when `f` is.
+///
+/// ```
+/// let job = tl_audit::wrap("nightly_report", || 6 * 7);
+/// assert_eq!(std::thread::spawn(job).join().unwrap(), 42);
+/// ```
+#[track_caller]
+pub fn wrap<F, R>(name: &'static str, f: F) -> impl FnOnce() -> R
+where
+    F: FnOnce() -> R,
+{
+    let site = Location::caller();
+    move || run_wrapped(name, site, f)
+}
+
+fn run_wrapped<R>(
+    name: &'static str,
+    site: &'static Location<'static>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore(Option<&'static Location<'static>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = WRAP_SITE.try_with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(WRAP_SITE.try_with(|s| s.replace(Some(site))).ok().flatten());
+    let _task = TaskScope::enter(name);
+    f()
+}
+
+/// The site to report for a task that `TaskScope` says was entered at
+/// `entered`: the wrapping site for closures run by [`wrap`].
+pub(crate) fn resolve_site(entered: &'static Location<'static>) -> &'static Location<'static> {
+    if entered.file() == file!() {
+        WRAP_SITE
+            .try_with(Cell::get)
+            .ok()
+            .flatten()
+            .unwrap_or(entered)
+    } else {
+        entered
+    }
+}
+
+/// Call at the start of a pool worker thread (a thread-start handler):
+/// remembers what is bound now, so that [`worker_stopping`] can tell what
+/// the thread's tasks left behind. The [`rayon`](crate::rayon) and
+/// [`tokio`](crate::tokio) integrations call it for you.
+pub fn worker_started() {
+    let mark = checkpoint::mark();
+    let _ = WORKER_MARK.try_with(|m| m.set(Some(mark)));
+}
+
+/// Call when a pool worker thread stops (a thread-exit handler): every
+/// task-scoped value bound since [`worker_started`] and still bound is
+/// reported as unreleased, with `pool` as the task, unless an audited task
+/// end already reported it. This catches what sampling missed and what
+/// unwrapped tasks left. Does nothing without an installed auditor, in
+/// `off` mode, or if `worker_started` was not called on this thread.
+pub fn worker_stopping(pool: &'static str) {
+    let Some(mark) = WORKER_MARK.try_with(Cell::take).ok().flatten() else {
+        return;
+    };
+    let Some(shared) = global::active() else {
+        return;
+    };
+    if shared.config.mode == Mode::Off {
+        return;
+    }
+    // As in the task-end hook: user code (revealing `Debug`, the subscriber)
+    // must not unwind out of a pool's exit handler.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let leftovers = mark.leftovers();
+        shared.worker_stopped(pool, leftovers);
+    }));
+}
