@@ -1,0 +1,3 @@
+//! The orders service: under construction.
+
+fn main() {}
