@@ -313,7 +313,7 @@ impl Shared {
         // One snapshot at a time, each dropped once digested (see `scan`).
         let digests: Vec<ThreadDigest> = registry::threads()
             .iter()
-            .filter_map(|t| ThreadDigest::of(&t.snapshot()))
+            .filter_map(ThreadDigest::visit)
             .collect();
         let (findings, stats, emits) = {
             let mut state = self.lock_state();
@@ -435,30 +435,18 @@ fn unreleased(thread: &ThreadInfo, l: Leftover, now: Instant) -> Finding {
     f
 }
 
-std::thread_local! {
-    static ME: std::cell::OnceCell<ThreadInfo> = const { std::cell::OnceCell::new() };
-}
-
 /// The registry's identity of the current thread.
 fn current_thread() -> ThreadInfo {
-    if let Ok(Some(me)) = ME.try_with(|me| me.get().cloned()) {
-        return me;
-    }
-    let current = std::thread::current();
-    match registry::threads()
-        .into_iter()
-        .find(|t| t.info().std_id == current.id())
-    {
-        Some(t) => {
-            let info = t.info().clone();
-            let _ = ME.try_with(|me| me.set(info.clone()));
-            info
-        }
-        // Not registered (cannot hold values): tl-core numbers start at 1.
-        None => ThreadInfo {
-            id: 0,
-            std_id: current.id(),
-            name: current.name().map(Arc::from),
+    registry::current().map_or_else(
+        || {
+            // Not registered (cannot hold values): tl-core numbers start at 1.
+            let current = std::thread::current();
+            ThreadInfo {
+                id: 0,
+                std_id: current.id(),
+                name: current.name().map(Arc::from),
+            }
         },
-    }
+        |me| me.info().clone(),
+    )
 }

@@ -1,8 +1,9 @@
 //! The process's single auditor slot and tl-core's task-end hook.
 //!
 //! tl-core's hook is a plain `fn` pointer, so the hook finds the installed
-//! auditor here. The slot is read on audited task ends only: the sampling
-//! decision comes first and touches no lock.
+//! auditor here. The slot is read on audited task ends only: tl-core's
+//! sampling decides first (a thread-local countdown) and calls the hook for
+//! sampled task ends only.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -12,7 +13,6 @@ use tl_core::checkpoint::{self, TaskEnd};
 use crate::auditor::Shared;
 use crate::error::AuditError;
 use crate::mode::Mode;
-use crate::{sampling, task};
 
 static ACTIVE: RwLock<Option<Arc<Shared>>> = RwLock::new(None);
 
@@ -36,13 +36,15 @@ pub(crate) fn claim(shared: &Arc<Shared>) -> Result<(), AuditError> {
         if checkpoint::has_task_end_hook() {
             return Err(AuditError::HookInUse);
         }
-        let hook: fn(&TaskEnd<'_>) = if shared.config.sample_every > 1 {
-            sampling::configure(shared.config.sample_every);
-            on_sampled_task_end
+        // tl-core samples before calling the hook, so a task end that is not
+        // audited costs a thread-local decrement and no call.
+        let every = if shared.config.mode == Mode::Sampled {
+            shared.config.sample_every
         } else {
-            audit_task_end
+            1
         };
-        checkpoint::set_task_end_hook(Some(hook));
+        checkpoint::set_task_end_sampling(every);
+        checkpoint::set_task_end_hook(Some(audit_task_end));
     }
     *slot = Some(Arc::clone(shared));
     Ok(())
@@ -54,22 +56,15 @@ pub(crate) fn release(shared: &Arc<Shared>) {
     if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared)) {
         if shared.config.mode != Mode::Off {
             checkpoint::set_task_end_hook(None);
+            checkpoint::set_task_end_sampling(1);
         }
         *slot = None;
     }
 }
 
-/// tl-core's task-end hook in `sampled` mode: kept tiny, so that a task end
-/// that is not sampled costs only the decision. Hooks run on the task's own
-/// thread when a `TaskScope` drops, possibly while unwinding, so they never
-/// panic.
-fn on_sampled_task_end(end: &TaskEnd<'_>) {
-    if sampling::should_audit() {
-        audit_task_end(end);
-    }
-}
-
-/// The hook in `full` and `deny` modes, and the audit of a sampled task end.
+/// tl-core's task-end hook: the audit of a (sampled) task end. Hooks run on
+/// the task's own thread when a `TaskScope` drops, possibly while unwinding,
+/// so this never panics.
 ///
 /// User code runs inside: the `Debug` of values revealed in reports, and the
 /// subscriber the findings go to. A panic there is caught and the audit of
@@ -83,8 +78,7 @@ fn audit_task_end(end: &TaskEnd<'_>) {
             return;
         }
         if let Some(shared) = active() {
-            let site = task::resolve_site(end.location());
-            shared.task_ended(end.task(), Some(site), end.panicking(), leftovers);
+            shared.task_ended(end.task(), Some(end.location()), end.panicking(), leftovers);
         }
     }));
 }

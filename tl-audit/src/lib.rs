@@ -111,7 +111,6 @@ mod layer;
 mod mode;
 mod record;
 mod report;
-mod sampling;
 mod scan;
 mod state;
 mod summary;

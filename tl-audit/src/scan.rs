@@ -10,7 +10,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use tl_core::registry::{EntrySnapshot, ThreadInfo, ThreadSnapshot};
+#[cfg(test)]
+use tl_core::registry::ThreadSnapshot;
+use tl_core::registry::{EntrySnapshot, ThreadInfo, ThreadRef};
 
 use crate::config::Config;
 use crate::finding::{Finding, FindingKind};
@@ -44,30 +46,48 @@ pub(crate) struct ThreadDigest {
 }
 
 impl ThreadDigest {
-    /// `None` for a thread that exited (its values are gone).
-    pub(crate) fn of(snap: &ThreadSnapshot) -> Option<Self> {
-        if !snap.alive {
-            return None;
-        }
-        let mut digest = Self {
-            thread: snap.thread.clone(),
-            taken_at: snap.taken_at,
+    fn new(thread: ThreadInfo, taken_at: Instant) -> Self {
+        Self {
+            thread,
+            taken_at,
             bound: 0,
             bytes: 0,
             largest: None,
             stale: Vec::new(),
-        };
-        for e in snap.bound() {
-            digest.bound += 1;
-            digest.bytes += e.bytes;
-            if digest.largest.is_none_or(|l| e.bytes > l.bytes) {
-                digest.largest = Some(*e);
-            }
-            if !e.key.alive {
-                digest.stale.push(*e);
-            }
         }
+    }
+
+    fn add(&mut self, e: &EntrySnapshot) {
+        if !e.bound {
+            return;
+        }
+        self.bound += 1;
+        self.bytes += e.bytes;
+        if self.largest.is_none_or(|l| e.bytes > l.bytes) {
+            self.largest = Some(*e);
+        }
+        if !e.key.alive {
+            self.stale.push(*e);
+        }
+    }
+
+    /// `None` for a thread that exited (its values are gone).
+    #[cfg(test)]
+    pub(crate) fn of(snap: &ThreadSnapshot) -> Option<Self> {
+        if !snap.alive {
+            return None;
+        }
+        let mut digest = Self::new(snap.thread.clone(), snap.taken_at);
+        snap.entries.iter().for_each(|e| digest.add(e));
         Some(digest)
+    }
+
+    /// Digests a live thread in place, entry by entry, without copying its
+    /// entries out; `None` for a thread that exited.
+    pub(crate) fn visit(thread: &ThreadRef) -> Option<Self> {
+        let mut digest = Self::new(thread.info().clone(), Instant::now());
+        thread.for_each_entry(|e| digest.add(e));
+        thread.is_alive().then_some(digest)
     }
 }
 

@@ -11,10 +11,6 @@ use crate::global;
 use crate::mode::Mode;
 
 std::thread_local! {
-    /// Where the closure that [`wrap`] is running was wrapped: `TaskScope`
-    /// records the location of its own `enter` call, which for a wrapped
-    /// closure is inside this file.
-    static WRAP_SITE: Cell<Option<&'static Location<'static>>> = const { Cell::new(None) };
     /// The mark taken by [`worker_started`].
     static WORKER_MARK: Cell<Option<Mark>> = const { Cell::new(None) };
 }
@@ -62,29 +58,8 @@ fn run_wrapped<R>(
     site: &'static Location<'static>,
     f: impl FnOnce() -> R,
 ) -> R {
-    struct Restore(Option<&'static Location<'static>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = WRAP_SITE.try_with(|s| s.set(self.0));
-        }
-    }
-    let _restore = Restore(WRAP_SITE.try_with(|s| s.replace(Some(site))).ok().flatten());
-    let _task = TaskScope::enter(name);
+    let _task = TaskScope::enter_at(name, site);
     f()
-}
-
-/// The site to report for a task that `TaskScope` says was entered at
-/// `entered`: the wrapping site for closures run by [`wrap`].
-pub(crate) fn resolve_site(entered: &'static Location<'static>) -> &'static Location<'static> {
-    if entered.file() == file!() {
-        WRAP_SITE
-            .try_with(Cell::get)
-            .ok()
-            .flatten()
-            .unwrap_or(entered)
-    } else {
-        entered
-    }
 }
 
 /// Call at the start of a pool worker thread (a thread-start handler):

@@ -12,7 +12,7 @@ use crate::key::Policy;
 use crate::keyref::KeyPin;
 use crate::map;
 use crate::registry::EntrySnapshot;
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, Ordering};
 
 /// A point in this thread's sequence of binds.
 #[derive(Clone, Copy, Debug)]
@@ -97,7 +97,6 @@ pub struct TaskEnd<'a> {
     task: &'static str,
     location: &'static Location<'static>,
     mark: &'a Mark,
-    panicking: bool,
 }
 
 impl TaskEnd<'_> {
@@ -113,7 +112,7 @@ impl TaskEnd<'_> {
 
     /// Whether the task is ending by a panic.
     pub fn panicking(&self) -> bool {
-        self.panicking
+        std::thread::panicking()
     }
 
     /// The mark taken when the task started.
@@ -127,11 +126,38 @@ impl TaskEnd<'_> {
     }
 }
 
-/// Called on the task's own thread at the end of every [`TaskScope`].
+/// Called on the task's own thread at the end of every sampled
+/// [`TaskScope`] (every one, unless [`set_task_end_sampling`] says otherwise).
 pub type TaskEndHook = fn(&TaskEnd<'_>);
 
 crate::sync::global! {
     static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+}
+crate::sync::global! {
+    /// The hook sees one task end in this many, on each thread.
+    static SAMPLE_EVERY: AtomicU32 = AtomicU32::new(1);
+}
+
+/// Calls the task-end hook for one task end in `every` (0 counts as 1) on
+/// each thread: the thread's first task end, then every `every`-th. The count
+/// is a thread-local countdown, so a pool's threads share no write and the
+/// task ends in between cost one decrement. A new rate reaches each thread
+/// at its next sampled task end.
+pub fn set_task_end_sampling(every: u32) {
+    SAMPLE_EVERY.store(every.max(1), Ordering::Relaxed);
+}
+
+/// Whether the task end happening now on this thread is sampled.
+#[inline]
+fn sampled(map: &map::LocalMap) -> bool {
+    let left = map.task_countdown.get();
+    if left > 1 {
+        map.task_countdown.set(left - 1);
+        false
+    } else {
+        map.task_countdown.set(SAMPLE_EVERY.load(Ordering::Relaxed));
+        true
+    }
 }
 
 /// Installs (or with `None`, removes) the task-end hook; returns the previous one.
@@ -176,13 +202,20 @@ pub struct TaskScope {
 }
 
 impl TaskScope {
-    /// Starts a task named `task` on this thread.
+    /// Starts a task named `task` on this thread, entered at the caller.
     #[track_caller]
     #[inline]
     pub fn enter(task: &'static str) -> Self {
+        Self::enter_at(task, Location::caller())
+    }
+
+    /// Starts a task named `task`, reported as entered at `location` (for
+    /// wrappers that record where a closure was wrapped).
+    #[inline]
+    pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
         Self {
             task,
-            location: Location::caller(),
+            location,
             mark: mark(),
         }
     }
@@ -192,12 +225,13 @@ impl Drop for TaskScope {
     #[inline]
     fn drop(&mut self) {
         if let Some(hook) = hook() {
-            hook(&TaskEnd {
-                task: self.task,
-                location: self.location,
-                mark: &self.mark,
-                panicking: std::thread::panicking(),
-            });
+            if map::with(sampled) {
+                hook(&TaskEnd {
+                    task: self.task,
+                    location: self.location,
+                    mark: &self.mark,
+                });
+            }
         }
     }
 }

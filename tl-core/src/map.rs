@@ -70,6 +70,8 @@ pub(crate) struct LocalMap {
     shared: Cell<*const ThreadShared>,
     /// Guard shields (see `guard`), allocated on first use.
     pub(crate) shields: Cell<*mut Vec<crate::guard::Shield>>,
+    /// Task ends left before the next sampled one (see `checkpoint`).
+    pub(crate) task_countdown: Cell<u32>,
 }
 
 impl LocalMap {
@@ -82,6 +84,7 @@ impl LocalMap {
             state: Cell::new(State::Fresh),
             shared: Cell::new(ptr::null()),
             shields: Cell::new(ptr::null_mut()),
+            task_countdown: Cell::new(0),
         }
     }
 }
@@ -210,6 +213,20 @@ impl LocalMap {
                 self.state.set(State::Live);
                 true
             }
+        }
+    }
+
+    /// A new reference to this thread's registration, while `Live`.
+    pub(crate) fn shared_ref(&self) -> Option<Arc<ThreadShared>> {
+        if self.state.get() != State::Live {
+            return None;
+        }
+        let shared = self.shared.get();
+        // SAFETY: while `Live`, `shared` holds a leaked `Arc` reference, so
+        // adding one is sound.
+        unsafe {
+            Arc::increment_strong_count(shared);
+            Some(Arc::from_raw(shared))
         }
     }
 

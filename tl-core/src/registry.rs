@@ -129,6 +129,31 @@ impl ThreadRef {
     }
 }
 
+impl ThreadRef {
+    /// Calls `f` on each of the thread's entries (bound or not) without
+    /// copying them into a vector: what a periodic scan of many threads wants.
+    ///
+    /// `f` runs while the inspected thread's view lock is held, so it must be
+    /// short and must not wait for that thread; the thread keeps running,
+    /// but creating or dropping entries waits for `f`. On the calling thread's
+    /// own registration this takes a snapshot first instead, so that `f` may
+    /// use thread-locals freely.
+    pub fn for_each_entry(&self, mut f: impl FnMut(&EntrySnapshot)) {
+        if self.0.info.std_id == std::thread::current().id() {
+            self.snapshot().entries.iter().for_each(f);
+            return;
+        }
+        clock::refresh();
+        let view = self.0.view.lock();
+        // SAFETY: the view lock is held, so the table is live and unmodified
+        // and its entries stay linked.
+        for entry in unsafe { view.table.entries() } {
+            // SAFETY: as above.
+            f(&EntrySnapshot::read(unsafe { entry.as_ref() }));
+        }
+    }
+}
+
 impl core::fmt::Debug for ThreadRef {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ThreadRef")
@@ -136,6 +161,12 @@ impl core::fmt::Debug for ThreadRef {
             .field("alive", &self.is_alive())
             .finish()
     }
+}
+
+/// The calling thread's registration, if it has one (a thread registers when
+/// it first binds a value, and unregisters when it exits).
+pub fn current() -> Option<ThreadRef> {
+    crate::map::with(crate::map::LocalMap::shared_ref).map(ThreadRef)
 }
 
 /// Every thread currently registered (threads that hold or held values and

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
@@ -260,4 +260,45 @@ fn no_hook_no_calls() {
         TASK_A.set("x".to_owned());
     });
     assert!(ENDED.lock().unwrap().is_empty());
+}
+
+#[test]
+fn sampling_calls_the_hook_for_one_task_end_in_n() {
+    let ended = with_hook(|| {
+        checkpoint::set_task_end_sampling(3);
+        for _ in 0..7 {
+            let _task = TaskScope::enter("sampled");
+        }
+        checkpoint::set_task_end_sampling(1);
+        // The new rate applies from this thread's next sampled task end: two
+        // more ends are skipped under the old countdown, then all are seen.
+        for _ in 0..4 {
+            let _task = TaskScope::enter("after");
+        }
+    });
+    let tasks: Vec<_> = ended.iter().map(|e| e.task).collect();
+    // Task ends 1, 4 and 7 of the first seven, then ends 3 and 4 of the rest.
+    assert_eq!(tasks, ["sampled", "sampled", "sampled", "after", "after"]);
+}
+
+#[test]
+fn sampling_zero_means_every_task_end() {
+    let ended = with_hook(|| {
+        checkpoint::set_task_end_sampling(0);
+        for _ in 0..3 {
+            let _task = TaskScope::enter("every");
+        }
+        checkpoint::set_task_end_sampling(1);
+    });
+    assert_eq!(ended.len(), 3);
+}
+
+#[test]
+fn enter_at_reports_the_given_location() {
+    let site = Location::caller();
+    let ended = with_hook(move || {
+        let _task = TaskScope::enter_at("wrapped", site);
+    });
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].line, site.line());
 }

@@ -376,3 +376,62 @@ fn snapshots_race_a_busy_owner() {
     owner.join().unwrap();
     assert!(snapshots > 0);
 }
+
+/// `for_each_entry` sees what `snapshot` sees, without the copy, on an idle
+/// thread; on the calling thread's own registration it snapshots first, so
+/// the callback may bind thread-locals (which would otherwise wait for the
+/// lock the callback runs under).
+#[test]
+fn for_each_entry_matches_snapshot() {
+    let k = keys();
+    let worker = Worker::named("registry-visit-worker");
+    let (named, sized) = (k.named.clone(), k.sized.clone());
+    worker.run(move || {
+        named.set("visited".to_owned());
+        sized.set(Vec::with_capacity(64));
+        sized.remove();
+    });
+    let registration = worker.registration().expect("registered");
+    let mut visited = Vec::new();
+    registration.for_each_entry(|entry| visited.push((entry.key.id, entry.bound, entry.bytes)));
+    visited.sort_unstable();
+    let mut expected: Vec<_> = registration
+        .snapshot()
+        .entries
+        .iter()
+        .map(|e| (e.key.id, e.bound, e.bytes))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(visited, expected);
+    assert_eq!(visited.len(), 2);
+
+    common::on_new_thread(|| {
+        static OWN: ThreadLocal<u32> = ThreadLocal::new();
+        static BOUND_IN_CALLBACK: ThreadLocal<u32> = ThreadLocal::new();
+        OWN.set(1);
+        let me = registry::current().expect("registered by the first bind");
+        let mut seen = 0;
+        me.for_each_entry(|_| {
+            seen += 1;
+            BOUND_IN_CALLBACK.set(2);
+        });
+        assert_eq!(seen, 1);
+        assert_eq!(BOUND_IN_CALLBACK.get(), Some(2));
+        BOUND_IN_CALLBACK.remove();
+        OWN.remove();
+    });
+}
+
+/// `current` is the calling thread's registration, absent until it binds.
+#[test]
+fn current_is_this_threads_registration() {
+    common::on_new_thread(|| {
+        assert!(registry::current().is_none());
+        static KEY: ThreadLocal<u8> = ThreadLocal::new();
+        KEY.set(1);
+        let me = registry::current().expect("registered");
+        assert_eq!(me.info().std_id, std::thread::current().id());
+        assert!(me.is_alive());
+        KEY.remove();
+    });
+}
