@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tl-core's tests under Miri (undefined behaviour, data races, leaks).
+# tl-core's and tl-audit's tests under Miri (undefined behaviour, data races, leaks).
 set -euxo pipefail
 
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
@@ -12,3 +12,6 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 cargo +nightly miri setup
 cargo +nightly miri test -p tl-core
+# tl-audit's tests that need no real time, processes or pools (the others are
+# ignored or compiled out under `cfg(miri)`).
+cargo +nightly miri test -p tl-audit

@@ -117,6 +117,15 @@ pub struct Stats {
     pub threads: usize,
     /// Panics caught while tl-core dropped values itself (dead keys, thread exit).
     pub drop_panics: u64,
+    /// The longest time any thread's view lock (taken by structural table
+    /// changes and by registry snapshots) was held, in wall time; `None`
+    /// unless the `lock-stats` feature is on, since timing every acquisition
+    /// costs. Includes time the holder was preempted.
+    pub max_lock_hold: Option<core::time::Duration>,
+    /// The same in the holder's CPU time (the work done under the lock,
+    /// preemption excluded); wall time where the platform has no thread
+    /// CPU clock.
+    pub max_lock_hold_cpu: Option<core::time::Duration>,
 }
 
 /// Process-wide counters.
@@ -124,6 +133,18 @@ pub fn stats() -> Stats {
     Stats {
         threads: registry::threads().len(),
         drop_panics: map::DROP_PANICS.load(sync::Ordering::Relaxed),
+        #[cfg(feature = "lock-stats")]
+        max_lock_hold: Some(core::time::Duration::from_nanos(
+            sync::MAX_LOCK_HOLD_NS.load(sync::Ordering::Relaxed),
+        )),
+        #[cfg(feature = "lock-stats")]
+        max_lock_hold_cpu: Some(core::time::Duration::from_nanos(
+            sync::MAX_LOCK_HOLD_CPU_NS.load(sync::Ordering::Relaxed),
+        )),
+        #[cfg(not(feature = "lock-stats"))]
+        max_lock_hold: None,
+        #[cfg(not(feature = "lock-stats"))]
+        max_lock_hold_cpu: None,
     }
 }
 

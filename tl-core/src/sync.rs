@@ -118,7 +118,11 @@ impl<T> SpinLock<T> {
         if self.locked.swap(true, Ordering::Acquire) {
             self.lock_contended();
         }
-        SpinGuard { lock: self }
+        SpinGuard {
+            lock: self,
+            #[cfg(feature = "lock-stats")]
+            acquired: hold_clock::Stamp::now(),
+        }
     }
 
     #[cold]
@@ -146,6 +150,67 @@ impl<T> SpinLock<T> {
 #[cfg(not(loom))]
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    #[cfg(feature = "lock-stats")]
+    acquired: hold_clock::Stamp,
+}
+
+#[cfg(feature = "lock-stats")]
+global! {
+    /// The longest any view lock was held, in nanoseconds (`lock-stats`).
+    pub(crate) static MAX_LOCK_HOLD_NS: AtomicU64 = AtomicU64::new(0);
+}
+#[cfg(feature = "lock-stats")]
+global! {
+    /// The same, in the holder's CPU time: time it was preempted excluded.
+    pub(crate) static MAX_LOCK_HOLD_CPU_NS: AtomicU64 = AtomicU64::new(0);
+}
+
+/// Clocks for `lock-stats`: wall time and the calling thread's CPU time.
+#[cfg(feature = "lock-stats")]
+mod hold_clock {
+    use std::time::{Duration, Instant};
+
+    pub(crate) struct Stamp {
+        wall: Instant,
+        cpu: Option<Duration>,
+    }
+
+    fn thread_cpu() -> Option<Duration> {
+        #[cfg(unix)]
+        {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `now` is a valid `timespec` to write to.
+            let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } == 0;
+            let secs = u64::try_from(now.tv_sec).ok()?;
+            let nanos = u32::try_from(now.tv_nsec).ok()?;
+            ok.then(|| Duration::new(secs, nanos))
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
+    impl Stamp {
+        pub(crate) fn now() -> Self {
+            Self {
+                wall: Instant::now(),
+                cpu: thread_cpu(),
+            }
+        }
+
+        /// Wall and CPU time since the stamp, in nanoseconds.
+        pub(crate) fn elapsed_ns(&self) -> (u64, u64) {
+            let wall = self.wall.elapsed();
+            let cpu = match (self.cpu, thread_cpu()) {
+                (Some(start), Some(end)) => end.saturating_sub(start),
+                _ => wall,
+            };
+            let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            (ns(wall), ns(cpu))
+        }
+    }
 }
 
 #[cfg(not(loom))]
@@ -171,6 +236,12 @@ impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
 impl<T> Drop for SpinGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(feature = "lock-stats")]
+        {
+            let (wall, cpu) = self.acquired.elapsed_ns();
+            MAX_LOCK_HOLD_NS.fetch_max(wall, Ordering::Relaxed);
+            MAX_LOCK_HOLD_CPU_NS.fetch_max(cpu, Ordering::Relaxed);
+        }
         self.lock.locked.store(false, Ordering::Release);
     }
 }
