@@ -103,10 +103,16 @@ impl core::fmt::Debug for DeathNotices {
 }
 
 /// Sends a notice for `key` to every subscriber; free when there are none.
+#[inline]
 pub(crate) fn publish(key: &KeyShared, remote_entries: usize) {
-    if SUBSCRIBER_COUNT.load(Ordering::Acquire) == 0 {
-        return;
+    if SUBSCRIBER_COUNT.load(Ordering::Acquire) != 0 {
+        publish_to_subscribers(key, remote_entries);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn publish_to_subscribers(key: &KeyShared, remote_entries: usize) {
     let notice = DeathNotice {
         key: key.info(),
         died_at: Instant::now(),

@@ -69,6 +69,7 @@ sync::local! {
 
 /// A fresh key id: unique for the process and never reused (64 bits do not
 /// wrap). Ids are not ordered across threads.
+#[inline]
 fn next_key_id() -> u64 {
     IDS.with(|ids| {
         let (next, end) = ids.get();
@@ -264,6 +265,12 @@ impl KeyShared {
     #[inline]
     pub(crate) fn kill(&self) {
         self.alive.store(false, Ordering::Release);
+    }
+
+    /// Pins, plus one for all holders together.
+    #[inline]
+    pub(crate) fn pin_count(&self) -> usize {
+        self.pins.load(Ordering::Acquire)
     }
 
     /// The handle (while alive) plus every entry, on any thread.

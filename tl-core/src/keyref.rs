@@ -75,6 +75,18 @@ impl KeyRef {
         ptr
     }
 
+    /// Frees the key block: the caller's is the only reference of any kind
+    /// left (one holder, no pins), so no count needs updating.
+    pub(crate) fn free_exclusive(self) {
+        debug_assert_eq!(self.holders.load(Ordering::Relaxed), 1);
+        debug_assert_eq!(self.pins.load(Ordering::Relaxed), 1);
+        fence(Ordering::Acquire);
+        let key = self.into_raw();
+        // SAFETY: the last reference, as checked by the caller; `free_key`
+        // matches the `KeyBox<T>` the key was created as.
+        unsafe { (key.as_ref().ops.free_key)(key) };
+    }
+
     /// Turns this holder into a pin: the key stays readable, but no longer
     /// counts this reference as an entry.
     pub(crate) fn demote(self) -> KeyPin {

@@ -718,9 +718,17 @@ impl<T: 'static> Drop for ThreadLocal<T> {
             map::announce_death();
         }
         death::publish(&key, others);
-        drop(key);
+        // With no other holder and no pin, nothing can reach the key but this
+        // handle and its own entry (new references are only ever made from
+        // existing ones), so the last two releases need no atomic.
+        let exclusive = others == 0 && key.pin_count() == 1;
         if let Some(entry) = own {
             map::drop_entry(entry);
+        }
+        if exclusive {
+            key.free_exclusive();
+        } else {
+            drop(key);
         }
     }
 }
