@@ -6,13 +6,8 @@
 //!     #[doc(hidden)]
 //!     pub(crate) fn __thread_local_scoped_guards(&self) -> (Guard<Conn>, Guard<UserId>) {
 //!         let guard_0 = {
-//!             static __TL_LABELLED: AtomicU64 = AtomicU64::new(0);
 //!             let key: &ThreadLocal<_> = &self.current_user;
-//!             let id = ThreadLocal::id(key);
-//!             if __TL_LABELLED.load(Relaxed) != id {
-//!                 __TL_LABELLED.store(id, Relaxed);
-//!                 ThreadLocal::label(key, "OrderService.current_user", Some(here()));
-//!             }
+//!             ThreadLocal::label(key, "OrderService.current_user", Some(here()));
 //!             guard(key)
 //!         };
 //!         let guard_1 = { /* the same for `conn` */ };
@@ -21,10 +16,9 @@
 //! }
 //! ```
 //!
-//! Each field is named once per key: the method remembers the id of the key
-//! it named last (services are usually one instance, so after the first call
-//! naming costs a relaxed load and a comparison; with several instances it
-//! may call `label` again, which keeps the first label).
+//! Each key is named on every call: once a key has a name, `label` is two
+//! loads and keeps the first name (a service with several instances names
+//! each instance's keys the same way).
 //!
 //! The tuple lists the guards in reverse order because a tuple drops its
 //! elements first to last and guards must drop in reverse order of
@@ -43,7 +37,6 @@ pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenSt
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let method = syn::Ident::new(SERVICE_GUARDS, Span::call_site());
     let key = syn::Ident::new("key", Span::mixed_site());
-    let id = syn::Ident::new("id", Span::mixed_site());
     let vars: Vec<_> = (0..fields.len())
         .map(|i| format_ident!("guard_{}", i, span = Span::mixed_site()))
         .collect();
@@ -56,20 +49,16 @@ pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenSt
         // `here` records its caller: spanned on the field's name, the key
         // is reported as declared there.
         let here = quote_spanned!(field.name_span()=> ::tl_core::__private::here());
+        // `label` is two loads once the key is named, so naming it on every
+        // call costs no more than a per-call-site flag would.
         quote! {
             let #var = {
-                static __TL_LABELLED: ::core::sync::atomic::AtomicU64 =
-                    ::core::sync::atomic::AtomicU64::new(0);
                 let #key: &::tl_core::__private::ThreadLocal<_> = &self.#member;
-                let #id = ::tl_core::__private::ThreadLocal::id(#key);
-                if __TL_LABELLED.load(::core::sync::atomic::Ordering::Relaxed) != #id {
-                    __TL_LABELLED.store(#id, ::core::sync::atomic::Ordering::Relaxed);
-                    ::tl_core::__private::ThreadLocal::label(
-                        #key,
-                        #name,
-                        ::core::option::Option::Some(#here),
-                    );
-                }
+                ::tl_core::__private::ThreadLocal::label(
+                    #key,
+                    #name,
+                    ::core::option::Option::Some(#here),
+                );
                 ::tl_core::__private::guard(#key)
             };
         }
