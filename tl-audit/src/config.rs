@@ -83,7 +83,7 @@ impl AuditorBuilder {
     pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
     /// Default sampling: one task end in this many, per thread.
     pub const DEFAULT_SAMPLE_EVERY: u32 = 128;
-    /// Default rate limit: events per key (per thread for growth) per window.
+    /// Default rate limit: events per kind and key (per thread for growth) per window.
     pub const DEFAULT_RATE_EVENTS: u32 = 10;
     /// Default rate-limit window.
     pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -92,7 +92,7 @@ impl AuditorBuilder {
 
     /// The defaults: `sampled` (overridable by `TL_AUDIT`), a scan every
     /// second, a 5 s grace period, one task end in 128 (as Netty samples), no growth thresholds,
-    /// at most 10 events per key per minute.
+    /// at most 10 events per kind and key per minute.
     pub fn new() -> Self {
         Self {
             mode: Mode::default(),
@@ -162,7 +162,7 @@ impl AuditorBuilder {
         self
     }
 
-    /// At most `events` finding events per key (per thread, for growth) in
+    /// At most `events` finding events per kind and key (per thread, for growth) in
     /// each window of `per`; the rest are counted, reported in the next
     /// event's `suppressed` field and in summaries, and always kept in the
     /// [`Report`](crate::Report).

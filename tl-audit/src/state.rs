@@ -28,7 +28,9 @@ pub(crate) struct LeftBy {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RateKey {
-    Key(u64),
+    /// Per kind and key: a burst of one kind (unreleased values of a busy
+    /// handler) must not silence the other (the same key's stranded values).
+    Key(FindingKind, u64),
     Thread(u64),
 }
 
@@ -108,7 +110,7 @@ impl State {
         }
         let rate_key = match (finding.kind, finding.key) {
             (FindingKind::Growth, _) | (_, None) => RateKey::Thread(finding.thread.id),
-            (_, Some(key)) => RateKey::Key(key.id),
+            (kind, Some(key)) => RateKey::Key(kind, key.id),
         };
         let rate = self.rate.entry(rate_key).or_insert(Rate {
             window_start: finding.found_at,

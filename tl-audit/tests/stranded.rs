@@ -225,3 +225,42 @@ fn the_auditor_thread_reports_after_the_grace_period() {
     worker.stop();
     auditor.shutdown().unwrap();
 }
+
+/// The rate limit counts each kind apart: a burst of unreleased findings for
+/// a key does not silence that key's stranded value afterwards.
+#[test]
+fn unreleased_burst_does_not_silence_a_stranded_finding() {
+    let _serial = tl_audit::testing::serial();
+    let (dispatch, layer, _json) = capture();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let auditor = Auditor::builder()
+            .mode(Mode::Full)
+            .ignore_env()
+            .manual()
+            .grace_period(Duration::ZERO)
+            .rate_limit(2, Duration::from_secs(60))
+            .install()
+            .expect("install auditor");
+        let worker = Worker::new("pool-worker-rate");
+        let key = Arc::new(ThreadLocal::<u32>::new().named("RATE_LIMITED"));
+        let k = Arc::clone(&key);
+        worker.run(move || {
+            for i in 0..5 {
+                tl_audit::task("leaky_task", || {
+                    k.set(i);
+                });
+            }
+        });
+        drop(key);
+        let scan = auditor.scan_now().unwrap();
+        assert_eq!(scan.findings.len(), 1);
+        let kinds: Vec<_> = layer.findings().iter().filter_map(|r| r.kind()).collect();
+        assert_eq!(
+            kinds,
+            [FindingKind::Unreleased, FindingKind::Unreleased, FindingKind::Stranded],
+            "two unreleased events (the limit), three withheld, then the stranded one"
+        );
+        drop(auditor);
+        drop(worker);
+    });
+}

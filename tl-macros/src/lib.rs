@@ -106,7 +106,11 @@
 //! Mark the thread-local fields of a service `#[thread_local_scoped]` and
 //! derive `ThreadLocalScoped`; `#[thread_local_scoped]` without arguments on
 //! a method of the service then cleans up all of them. Each field's key is
-//! named `Service.field` in leak reports and declared at the field.
+//! named `Service.field` in leak reports and declared at the field, when a
+//! `#[thread_local_scoped]` method of the service first runs. (A code path
+//! that binds the fields but never runs one, like a handler not yet
+//! annotated, reports them by type and constructor line; name them in the
+//! constructor with `ThreadLocal::new().named("Service.field")` to cover it.)
 //!
 //! ```
 //! use tl_core::ThreadLocal;
@@ -212,8 +216,8 @@
 //! the derive generates a hidden inherent method,
 //! `__thread_local_scoped_guards(&self)`, that returns the fields' guards as
 //! a tuple (in reverse order, since a tuple drops first to last), and the
-//! attribute calls it. It names each field's key once (it remembers the
-//! last key id it named), so naming costs a load and a comparison per field.
+//! attribute calls it. It names each field's key on every call: once a key
+//! has a name, `ThreadLocal::label` costs two loads and keeps the name.
 //!
 //! # Beyond the listed keys
 //!
