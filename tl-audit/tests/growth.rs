@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Worker, capture};
-use tl_audit::{Auditor, FindingKind, Mode};
+use tl_audit::FindingKind;
 use tl_core::ThreadLocal;
 
 static KEYS: [ThreadLocal<u64>; 5] = [
@@ -20,10 +20,7 @@ fn entry_count_over_threshold_is_reported_once_per_crossing() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let auditor = common::full_manual()
             .max_entries_per_thread(4)
             .install()
             .unwrap();
@@ -83,10 +80,7 @@ fn retained_bytes_over_threshold_names_the_largest_value() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let auditor = common::full_manual()
             .max_bytes_per_thread(10_000)
             .install()
             .unwrap();

@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{Worker, capture};
 use serde_json::Value;
 use tl_audit::check::{CheckOptions, check};
-use tl_audit::{Auditor, Mode};
 use tl_core::ThreadLocal;
 
 static CONN: ThreadLocal<String> = ThreadLocal::new().named("CONN");
@@ -39,10 +38,7 @@ fn generate() -> (String, Vec<tl_audit::RecordedFinding>) {
     let (dispatch, layer, json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(target: "my_service", "listening on 8080");
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let auditor = common::full_manual()
             .grace_period(Duration::ZERO)
             .max_entries_per_thread(3)
             .install()

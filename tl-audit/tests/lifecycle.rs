@@ -1,38 +1,36 @@
 //! Installing, using and shutting down the auditor: misuse is an error,
 //! never a panic inside.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tl_audit::{AuditError, Auditor, ConfigError, Mode};
 use tl_core::checkpoint::{TaskEnd, has_task_end_hook, set_task_end_hook};
 
-fn manual() -> tl_audit::AuditorBuilder {
-    Auditor::builder().mode(Mode::Full).ignore_env().manual()
-}
-
 #[test]
 fn installing_twice_is_an_error() {
     let _serial = tl_audit::testing::serial();
-    let first = manual().install().unwrap();
-    let err = manual().install().unwrap_err();
+    let first = common::full_manual().install().unwrap();
+    let err = common::full_manual().install().unwrap_err();
     assert!(matches!(err, AuditError::AlreadyInstalled), "{err}");
     assert!(err.to_string().contains("already installed"), "{err}");
     // Off mode occupies the slot too.
     drop(first);
-    let off = manual().mode(Mode::Off).install().unwrap();
+    let off = common::full_manual().mode(Mode::Off).install().unwrap();
     assert!(matches!(
-        manual().install(),
+        common::full_manual().install(),
         Err(AuditError::AlreadyInstalled)
     ));
     drop(off);
     // Freed on drop.
-    drop(manual().install().unwrap());
+    drop(common::full_manual().install().unwrap());
 }
 
 #[test]
 fn using_it_after_shutdown_is_an_error() {
     let _serial = tl_audit::testing::serial();
-    let auditor = manual().install().unwrap();
+    let auditor = common::full_manual().install().unwrap();
     assert!(has_task_end_hook());
     auditor.shutdown().unwrap();
     assert!(!has_task_end_hook(), "shutdown removes the hook");
@@ -45,19 +43,19 @@ fn using_it_after_shutdown_is_an_error() {
     assert!(err.to_string().contains("shut down"));
     assert!(matches!(auditor.finish(), Err(AuditError::ShutDown)));
     // The slot is free again.
-    drop(manual().install().unwrap());
+    drop(common::full_manual().install().unwrap());
 }
 
 #[test]
 fn invalid_settings_install_nothing() {
     let _serial = tl_audit::testing::serial();
     for builder in [
-        manual().interval(Duration::ZERO),
-        manual().interval(Duration::from_secs(10 * 86_400)),
-        manual().sample_every(0),
-        manual().max_entries_per_thread(0),
-        manual().grace_period(Duration::MAX),
-        manual().thread_name("bad\0name"),
+        common::full_manual().interval(Duration::ZERO),
+        common::full_manual().interval(Duration::from_secs(10 * 86_400)),
+        common::full_manual().sample_every(0),
+        common::full_manual().max_entries_per_thread(0),
+        common::full_manual().grace_period(Duration::MAX),
+        common::full_manual().thread_name("bad\0name"),
     ] {
         let err = builder.install().unwrap_err();
         assert!(matches!(err, AuditError::Config(_)), "{err}");
@@ -67,12 +65,15 @@ fn invalid_settings_install_nothing() {
         );
         assert!(!has_task_end_hook());
     }
-    let err = manual().interval(Duration::ZERO).install().unwrap_err();
+    let err = common::full_manual()
+        .interval(Duration::ZERO)
+        .install()
+        .unwrap_err();
     let AuditError::Config(ConfigError::IntervalOutOfRange { interval, .. }) = err else {
         panic!("{err}")
     };
     assert_eq!(interval, Duration::ZERO);
-    drop(manual().install().unwrap());
+    drop(common::full_manual().install().unwrap());
 }
 
 fn foreign_hook(_: &TaskEnd<'_>) {}
@@ -81,10 +82,10 @@ fn foreign_hook(_: &TaskEnd<'_>) {}
 fn a_foreign_task_end_hook_is_not_replaced() {
     let _serial = tl_audit::testing::serial();
     assert!(set_task_end_hook(Some(foreign_hook)).is_none());
-    let err = manual().install().unwrap_err();
+    let err = common::full_manual().install().unwrap_err();
     assert!(matches!(err, AuditError::HookInUse), "{err}");
     assert!(set_task_end_hook(None).is_some(), "still the foreign hook");
-    drop(manual().install().unwrap());
+    drop(common::full_manual().install().unwrap());
 }
 
 #[test]

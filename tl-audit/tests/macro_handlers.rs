@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Worker, capture};
-use tl_audit::{Auditor, FindingKind, Mode};
+use tl_audit::FindingKind;
 use tl_core::{ThreadLocal, ThreadLocalScoped, thread_local_scoped};
 
 static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new();
@@ -38,12 +38,7 @@ fn values_a_handler_does_not_list_are_reported_with_its_name() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
-            .install()
-            .unwrap();
+        let auditor = common::full_manual().install().unwrap();
         let worker = Worker::new("order-worker");
         let service = std::sync::Arc::new(OrderService {
             conn: ThreadLocal::new(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::capture;
 use rayon::prelude::*;
-use tl_audit::{Auditor, FindingKind, Mode};
+use tl_audit::FindingKind;
 use tl_core::ThreadLocal;
 
 static REQUEST: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST");
@@ -28,10 +28,7 @@ fn rayon_tasks_and_worker_exits_are_audited() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     let auditor = tracing::dispatcher::with_default(&dispatch, || {
-        Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        common::full_manual()
             .rate_limit(1000, Duration::from_secs(60))
             .install()
             .unwrap()

@@ -14,10 +14,7 @@ use tracing::Level;
 static TOUCH: ThreadLocal<u8> = ThreadLocal::new();
 
 fn auditor(grace: Duration) -> Auditor {
-    Auditor::builder()
-        .mode(Mode::Full)
-        .ignore_env()
-        .manual()
+    common::full_manual()
         .grace_period(grace)
         .install()
         .expect("install auditor")
@@ -169,10 +166,7 @@ fn keys_that_died_before_installation() {
         drop(strand_on(&worker, "EARLY"));
 
         // Not reported when asked not to.
-        let quiet = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let quiet = common::full_manual()
             .grace_period(Duration::ZERO)
             .report_earlier_deaths(false)
             .install()
@@ -233,10 +227,7 @@ fn unreleased_burst_does_not_silence_a_stranded_finding() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let auditor = common::full_manual()
             .grace_period(Duration::ZERO)
             .rate_limit(2, Duration::from_secs(60))
             .install()
@@ -257,7 +248,11 @@ fn unreleased_burst_does_not_silence_a_stranded_finding() {
         let kinds: Vec<_> = layer.findings().iter().filter_map(|r| r.kind()).collect();
         assert_eq!(
             kinds,
-            [FindingKind::Unreleased, FindingKind::Unreleased, FindingKind::Stranded],
+            [
+                FindingKind::Unreleased,
+                FindingKind::Unreleased,
+                FindingKind::Stranded
+            ],
             "two unreleased events (the limit), three withheld, then the stranded one"
         );
         drop(auditor);

@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use common::Worker;
+use tl_audit::FindingKind;
 use tl_audit::testing::{AuditFailure, AuditScope};
-use tl_audit::{Auditor, FindingKind, Mode};
 use tl_core::ThreadLocal;
 
 static CONN: ThreadLocal<String> = ThreadLocal::new().named("CONN");
@@ -126,12 +126,7 @@ fn scope_checks_growth_when_asked() {
 #[test]
 fn scope_fails_cleanly_when_an_auditor_is_installed() {
     let _serial = tl_audit::testing::serial();
-    let auditor = Auditor::builder()
-        .mode(Mode::Full)
-        .ignore_env()
-        .manual()
-        .install()
-        .unwrap();
+    let auditor = common::full_manual().install().unwrap();
     let failure = AuditScope::new().run(|| ()).unwrap_err();
     assert!(matches!(failure, AuditFailure::Install(_)), "{failure}");
     assert!(

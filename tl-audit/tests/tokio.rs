@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::capture;
-use tl_audit::{Auditor, FindingKind, Mode};
+use tl_audit::FindingKind;
 use tl_core::ThreadLocal;
 
 static TENANT: ThreadLocal<String> = ThreadLocal::new().named("TENANT");
@@ -25,14 +25,8 @@ fn wait_for(what: impl Fn() -> bool) {
 fn blocking_tasks_and_thread_stops_are_audited() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
-    let auditor = tracing::dispatcher::with_default(&dispatch, || {
-        Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
-            .install()
-            .unwrap()
-    });
+    let auditor =
+        tracing::dispatcher::with_default(&dispatch, || common::full_manual().install().unwrap());
     let runtime = tl_audit::tokio::instrument(&mut tokio::runtime::Builder::new_multi_thread())
         .worker_threads(1)
         .thread_name("tokio-test")

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use common::{Worker, capture};
-use tl_audit::{Auditor, FieldValue, FindingKind, LEAK_PREFIX, Mode};
+use tl_audit::{Auditor, FieldValue, FindingKind, LEAK_PREFIX};
 use tl_core::ThreadLocal;
 use tl_core::checkpoint::TaskScope;
 
@@ -15,10 +15,7 @@ static CACHE: ThreadLocal<Vec<u8>> = ThreadLocal::new().named("SCRATCH").per_thr
 static SHOWN: ThreadLocal<u32> = ThreadLocal::new().named("SHOWN").reveal_in_reports();
 
 fn full() -> Auditor {
-    Auditor::builder()
-        .mode(Mode::Full)
-        .ignore_env()
-        .manual()
+    common::full_manual()
         .rate_limit(1000, Duration::from_secs(60))
         .install()
         .expect("install auditor")
@@ -203,10 +200,7 @@ fn events_are_rate_limited_per_key_and_counted() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
-        let auditor = Auditor::builder()
-            .mode(Mode::Full)
-            .ignore_env()
-            .manual()
+        let auditor = common::full_manual()
             .rate_limit(2, Duration::from_secs(3600))
             .install()
             .unwrap();

@@ -122,3 +122,12 @@ impl Drop for Worker {
         }
     }
 }
+
+/// An auditor builder for tests: `full` mode, `TL_AUDIT` ignored, no
+/// background thread (tests scan with `scan_now`).
+pub fn full_manual() -> tl_audit::AuditorBuilder {
+    tl_audit::Auditor::builder()
+        .mode(tl_audit::Mode::Full)
+        .ignore_env()
+        .manual()
+}
