@@ -3,7 +3,8 @@
 //! `#[thread_local_scoped]` and the auditor's task wrappers use them to find
 //! values left behind when a task ends, through one [`TaskEndHook`] that an
 //! auditor installs (so tl-core never depends on the auditor). With no hook
-//! installed, a [`TaskScope`] costs one thread-local read and one atomic load.
+//! installed, a [`TaskScope`] costs a few thread-local reads and writes and
+//! one atomic load.
 
 use core::marker::PhantomData;
 use core::panic::Location;
@@ -12,7 +13,7 @@ use crate::key::Policy;
 use crate::keyref::KeyPin;
 use crate::map;
 use crate::registry::EntrySnapshot;
-use crate::sync::{AtomicPtr, AtomicU32, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 
 /// A point in this thread's sequence of binds.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +67,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             if !header.is_set()
                 || key.policy != Policy::TaskScoped
                 || !key.is_alive()
-                || since.is_some_and(|mark| header.set_seq.get() <= mark)
+                || since.is_some_and(|mark| header.bind_seq() <= mark)
             {
                 continue;
             }
@@ -126,7 +127,7 @@ impl TaskEnd<'_> {
     }
 }
 
-/// Called on the task's own thread at the end of every sampled
+/// Called on the task's own thread at the end of every sampled outermost
 /// [`TaskScope`] (every one, unless [`set_task_end_sampling`] says otherwise).
 pub type TaskEndHook = fn(&TaskEnd<'_>);
 
@@ -134,28 +135,49 @@ crate::sync::global! {
     static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 }
 crate::sync::global! {
-    /// The hook sees one task end in this many, on each thread.
-    static SAMPLE_EVERY: AtomicU32 = AtomicU32::new(1);
+    /// The sampling rate in the low 32 bits, and in the high 32 a generation
+    /// bumped by every change of rate or hook, which restarts each thread's
+    /// countdown (a thread must not carry an old auditor's countdown into a
+    /// new one's `full` mode).
+    static SAMPLING: AtomicU64 = AtomicU64::new(1);
 }
 
 /// Calls the task-end hook for one task end in `every` (0 counts as 1) on
-/// each thread: the thread's first task end, then every `every`-th. The count
-/// is a thread-local countdown, so a pool's threads share no write and the
-/// task ends in between cost one decrement. A new rate reaches each thread
-/// at its next sampled task end.
+/// each thread: the thread's first task end after this call, then every
+/// `every`-th. The count is a thread-local countdown, so a pool's threads
+/// share no write and the task ends in between cost one decrement.
 pub fn set_task_end_sampling(every: u32) {
-    SAMPLE_EVERY.store(every.max(1), Ordering::Relaxed);
+    let every = u64::from(every.max(1));
+    let _ = SAMPLING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+        Some(next_generation(current) | every)
+    });
+}
+
+/// `current`'s generation plus one, in the high bits.
+fn next_generation(current: u64) -> u64 {
+    ((current >> 32).wrapping_add(1) & 0xFFFF_FFFF) << 32
+}
+
+/// Restarts every thread's countdown at the current rate.
+fn restart_sampling() {
+    let _ = SAMPLING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+        Some(next_generation(current) | (current & 0xFFFF_FFFF))
+    });
 }
 
 /// Whether the task end happening now on this thread is sampled.
 #[inline]
 fn sampled(map: &map::LocalMap) -> bool {
+    let sampling = SAMPLING.load(Ordering::Relaxed);
+    // The truncations split the two halves.
+    let (generation, every) = ((sampling >> 32) as u32, sampling as u32);
     let left = map.task_countdown.get();
-    if left > 1 {
+    if left > 1 && map.task_sampling_generation.get() == generation {
         map.task_countdown.set(left - 1);
         false
     } else {
-        map.task_countdown.set(SAMPLE_EVERY.load(Ordering::Relaxed));
+        map.task_sampling_generation.set(generation);
+        map.task_countdown.set(every);
         true
     }
 }
@@ -163,6 +185,8 @@ fn sampled(map: &map::LocalMap) -> bool {
 /// Installs (or with `None`, removes) the task-end hook; returns the previous one.
 pub fn set_task_end_hook(hook: Option<TaskEndHook>) -> Option<TaskEndHook> {
     let new = hook.map_or(core::ptr::null_mut(), |hook| hook as *mut ());
+    // A new hook sees each thread's next task end, whatever came before.
+    restart_sampling();
     let old = HOOK.swap(new, Ordering::AcqRel);
     // SAFETY: only `TaskEndHook`s (or null) are ever stored.
     (!old.is_null()).then(|| unsafe { core::mem::transmute::<*mut (), TaskEndHook>(old) })
@@ -184,6 +208,14 @@ pub fn has_task_end_hook() -> bool {
 /// Marks a task's start; when dropped (on every path, including a panic),
 /// tells the installed [`TaskEndHook`], if any, that the task ended.
 ///
+/// Task scopes nest: a scope entered while another is open on the thread (a
+/// `#[thread_local_scoped]` handler called by another, or one inside a pool's
+/// task wrapper) is part of the enclosing task, and only the outermost
+/// scope's end reaches the hook: what an inner task leaves bound, its caller
+/// may still use and clean up. Scopes must be dropped in reverse order of
+/// entry on their thread; a leaked scope (`mem::forget`) leaves the thread
+/// inside a task for good, so none of its later task ends reach the hook.
+///
 /// ```
 /// use tl_core::checkpoint::TaskScope;
 ///
@@ -199,6 +231,9 @@ pub struct TaskScope {
     task: &'static str,
     location: &'static Location<'static>,
     mark: Mark,
+    /// How many task scopes enclosed this one when it was entered; restored
+    /// on drop, so a scope dropped out of order cannot unbalance the count.
+    depth: u32,
 }
 
 impl TaskScope {
@@ -213,19 +248,35 @@ impl TaskScope {
     /// wrappers that record where a closure was wrapped).
     #[inline]
     pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
-        Self {
-            task,
-            location,
-            mark: mark(),
-        }
+        map::with(|map| {
+            let depth = map.task_depth.get();
+            map.task_depth.set(depth + 1);
+            let mark = Mark {
+                seq: map.seq(),
+                _marker: PhantomData,
+            };
+            Self {
+                task,
+                location,
+                mark,
+                depth,
+            }
+        })
     }
 }
 
 impl Drop for TaskScope {
     #[inline]
     fn drop(&mut self) {
-        if let Some(hook) = hook() {
-            if map::with(sampled) {
+        // A nested task (a handler called by a handler) is part of the
+        // enclosing one: what it leaves bound, its caller may still use and
+        // clean up, so only the outermost task's end is a task end.
+        let outermost = map::with(|map| {
+            map.task_depth.set(self.depth);
+            self.depth == 0 && has_task_end_hook() && sampled(map)
+        });
+        if outermost {
+            if let Some(hook) = hook() {
                 hook(&TaskEnd {
                     task: self.task,
                     location: self.location,

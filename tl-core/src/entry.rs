@@ -16,7 +16,7 @@
 //!   entry only after unlinking it under that lock. Fields that the owner writes
 //!   while an auditor may read them are atomics; the owner is their single
 //!   writer, so it updates them with plain load/store pairs, not read-modify-writes.
-//!   `local` and `set_seq` are the owner's alone.
+//!   `local` and `cloning` are the owner's alone.
 //! - `local & BOUND` says whether `value` is initialized; `stamp & SET`
 //!   mirrors it for the auditor.
 
@@ -80,7 +80,7 @@ pub(crate) struct EntryHeader {
     /// load of the borrow state on the previous `get`'s store of it.
     pub(crate) cloning: Cell<u16>,
     /// The owning thread's set counter at the last bind (see `checkpoint`).
-    pub(crate) set_seq: Cell<u64>,
+    pub(crate) set_seq: AtomicU64,
 }
 
 impl EntryHeader {
@@ -139,11 +139,18 @@ impl EntryHeader {
         self.local.get() & stamp::SHIELDED != 0
     }
 
+    /// The owning thread's bind counter at the last bind: unique per bind on
+    /// that thread.
+    #[inline]
+    pub(crate) fn bind_seq(&self) -> u64 {
+        self.set_seq.load(Ordering::Relaxed)
+    }
+
     /// What the current bind recorded, to restore it later unchanged.
     pub(crate) fn bind_meta(&self) -> BindMeta {
         BindMeta {
             site: self.set_site(),
-            seq: self.set_seq.get(),
+            seq: self.bind_seq(),
             now_ms: stamp::time_ms(self.stamp()),
             bytes: Some(self.bytes()),
         }
@@ -199,7 +206,7 @@ impl<T: 'static> Entry<T> {
                 bytes: AtomicU32::new(0),
                 local: Cell::new(stamp::BOUND),
                 cloning: Cell::new(0),
-                set_seq: Cell::new(meta.seq),
+                set_seq: AtomicU64::new(meta.seq),
             },
             value: UnsafeCell::new(MaybeUninit::new(value)),
         });
@@ -237,7 +244,7 @@ impl<T: 'static> Entry<T> {
             old
         };
         header.local.set(local | stamp::BOUND);
-        header.set_seq.set(meta.seq);
+        header.set_seq.store(meta.seq, Ordering::Relaxed);
         header
             .set_site
             .store(core::ptr::from_ref(meta.site).cast_mut(), Ordering::Relaxed);

@@ -47,6 +47,15 @@ fn with_shields<R>(map: &LocalMap, f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
     f(unsafe { &mut *ptr })
 }
 
+/// Whether a shield for key `id` is on this thread's stack (without
+/// allocating the stack).
+fn has_shield(map: &LocalMap, id: u64) -> bool {
+    let ptr = map.shields.get();
+    // SAFETY: as in `with_shields`; a shared borrow for the duration of the
+    // search, which runs no user code.
+    !ptr.is_null() && unsafe { &*ptr }.iter().any(|s| s.key_id == id)
+}
+
 /// Takes the shield stack for thread exit.
 pub(crate) fn take_shields(map: &LocalMap) -> Vec<Shield> {
     let ptr = map.shields.replace(core::ptr::null_mut());
@@ -123,9 +132,10 @@ fn drop_in_guard<V>(value: V) {
 /// guard does not hand that value back (it returns `None`): the value belongs
 /// to the enclosing scope and the guard gives it back on drop.
 ///
-/// Guards must be dropped in reverse order of creation (as locals are);
-/// dropping a guard inside a `with` of the same thread-local leaves the value
-/// bound, since it is borrowed.
+/// Guards must be dropped in reverse order of creation (as locals are).
+/// Dropping a guard inside a `with` of the same thread-local leaves the
+/// borrowed value bound, and the enclosing value the guard sheltered, if
+/// any, is dropped rather than restored.
 #[must_use = "the guard cleans up when dropped; bind it with `let _guard = ...`"]
 pub struct Guard<T: 'static> {
     id: u64,
@@ -144,8 +154,11 @@ impl<T: 'static> Guard<T> {
     /// `id` is the id of a key whose values are `T`.
     pub(crate) unsafe fn enter(id: u64) -> Self {
         map::with(|map| {
-            let token = map.next_seq();
+            // The lookup may sweep, running `Drop` code that binds values;
+            // the token comes after it, so such a value counts as bound
+            // before the guard, not inside it.
             let header = map.find(id);
+            let token = map.next_seq();
             // SAFETY: linked entries are live; no user code runs below.
             let shielded = match header.map(|h| unsafe { h.as_ref() }) {
                 Some(header) if header.is_set() => {
@@ -184,30 +197,30 @@ impl<T: 'static> Guard<T> {
 
     /// Undoes the guard's scope; returns the values to drop.
     fn exit(&self, map: &LocalMap) -> (Option<T>, Option<Box<dyn Any>>) {
-        let (saved, still_shielded) = if self.shielded() {
+        let saved = if self.shielded() {
             with_shields(map, |shields| {
-                let saved = shields
+                shields
                     .iter()
                     .rposition(|s| s.token == self.token() && s.key_id == self.id)
-                    .and_then(|i| shields.remove(i).saved);
-                (saved, shields.iter().any(|s| s.key_id == self.id))
+                    .and_then(|i| shields.remove(i).saved)
             })
         } else {
-            (None, false)
+            None
         };
+        // Enclosing guards' shields keep the flag set, whether or not this
+        // guard pushed one.
+        let still_shielded = has_shield(map, self.id);
         // No sweep here: a sweep runs user code, and bookkeeping comes first.
         let Some(header) = map.find_no_sweep(self.id) else {
             return (None, saved.map(|(value, _)| value));
         };
         // SAFETY: the id's entries hold a `T`; no user code runs until return.
         let entry = unsafe { Entry::<T>::from_header(header) };
-        if !still_shielded {
-            entry.header().set_shielded(false);
-        }
+        entry.header().set_shielded(still_shielded);
         if entry.header().is_borrowed() {
             return (None, saved.map(|(value, _)| value));
         }
-        let inner = if entry.header().set_seq.get() > self.token() {
+        let inner = if entry.header().bind_seq() > self.token() {
             entry.unbind()
         } else {
             None

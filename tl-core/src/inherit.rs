@@ -8,6 +8,7 @@ use crate::key::KeyBox;
 use crate::keyref::KeyPin;
 use crate::map;
 use crate::ops;
+use crate::sync::{Ordering, fence};
 
 /// A child's copy of one inheritable value, ready to bind on the child thread.
 pub(crate) struct Installer(Box<dyn FnOnce(&'static Location<'static>) + Send>);
@@ -17,15 +18,24 @@ pub(crate) struct Installer(Box<dyn FnOnce(&'static Location<'static>) + Send>);
 pub(crate) fn package<T: Send + 'static>(key: KeyPin, value: T) -> Installer {
     Installer(Box::new(move |site| {
         // Install as a holder, unless the handle (and every entry) is gone.
-        let Some(holder) = key.upgrade().filter(|key| key.is_alive()) else {
+        let Some(holder) = key.upgrade() else {
             return;
         };
+        // Pairs with the fence in `ThreadLocal::drop`: either the dying
+        // handle counts this holder (and announces the death), or this
+        // sees the key dead.
+        fence(Ordering::SeqCst);
+        if !holder.is_alive() {
+            return;
+        }
         // SAFETY: `key` heads a live `KeyBox<T>`: the installer holds a pin.
         let hooks = unsafe { KeyBox::<T>::hooks(key.as_ptr()) };
         let id = key.id;
         // SAFETY: `id` is the id of `key`, whose values are `T`.
         let displaced = unsafe { ops::set(id, value, site, hooks, || holder) };
-        drop(displaced);
+        // A destroyed map hands the value back; dropping it must not panic
+        // out of a thread's start.
+        map::drop_caught(move || drop(displaced));
         // The key may have died after the check above, and this thread may
         // have swept before the value was bound, consuming the death notice:
         // the installer holds no handle, so it must look again itself.
@@ -62,7 +72,9 @@ pub struct Inheritance {
 }
 
 /// Captures this thread's inheritable values: each child value is computed
-/// now, on this thread, by the key's `child_value`.
+/// now, on this thread, by the key's `child_value`. A value mutably borrowed
+/// by an enclosing `with_mut` on this thread cannot be read, so it is not
+/// captured.
 #[track_caller]
 pub fn capture() -> Inheritance {
     let site = Location::caller();

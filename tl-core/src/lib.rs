@@ -76,10 +76,13 @@
 //! replaced or removed while it is borrowed (that panics, like `RefCell`, or
 //! returns [`AccessError::Borrowed`] from the `try_` methods). When a thread
 //! exits, its values are dropped on it; a destructor running after that sees
-//! no values, and `set` drops its argument at once. Panics from values that
-//! tl-core drops itself (dead keys, thread exit) are caught and counted in
-//! [`stats`], so they can neither abort a thread exit nor surface in an
-//! unrelated access.
+//! no values, and `set` drops its argument at once. (One exception, outside
+//! Rust's thread-locals: on glibc, a POSIX thread-specific-data destructor
+//! that is a thread's *first* use of tl-core binds values that are never
+//! dropped, because the destructor tl-core registers then never runs.) Panics from values that
+//! tl-core drops itself (dead keys, thread exit, a `set` after exit) are
+//! caught and counted in [`stats`], so they can neither abort a thread exit
+//! nor surface in an unrelated access.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]

@@ -14,7 +14,7 @@ use crate::key::{Hooks, InheritHooks, KeyBox, KeyInfo, KeyShared, KeySpec, Polic
 use crate::keyref::KeyRef;
 use crate::map;
 use crate::ops;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom, fence};
 
 /// A thread-local variable with Java's semantics: each thread sees its own
 /// value, bound with [`set`](Self::set) and unbound with [`remove`](Self::remove).
@@ -341,7 +341,9 @@ impl<T: 'static> ThreadLocal<T> {
                 value,
                 kind: AccessError::ThreadExiting,
             }) => {
-                drop(value);
+                // Dropped from a destructor during thread exit: a panic
+                // there would abort the process.
+                map::drop_caught(move || drop(value));
                 None
             }
             Err(SetError {
@@ -556,7 +558,8 @@ impl<T: 'static> ThreadLocal<T> {
         // How the displaced value was bound, so that it comes back as it was
         // (an auditor must not see it as newly bound).
         let before = map::with(|map| {
-            // SAFETY: linked entries are live; no user code runs here.
+            // SAFETY: linked entries are live; the sweep inside `find` ran
+            // before the header was fetched, and nothing runs after.
             let header = map.find(id).map(|header| unsafe { header.as_ref() });
             header
                 .filter(|header| header.is_set())
@@ -690,7 +693,7 @@ impl<T: 'static> ThreadLocal<T> {
         match self.set_at(value, site) {
             Ok(displaced) => drop(displaced),
             Err(SetError { value, kind }) => {
-                drop(value);
+                map::drop_caught(move || drop(value));
                 return Err(kind);
             }
         }
@@ -709,6 +712,13 @@ impl<T: 'static> Drop for ThreadLocal<T> {
         // SAFETY: the handle owned this reference; nothing else will release it.
         let key = unsafe { KeyRef::from_raw(key) };
         key.kill();
+        // An inheritance in flight (it holds a pin) may be turning its pin
+        // into a holder on another thread right now: the fence pairs with
+        // the installer's, so either it sees the key dead, or the holder
+        // count read below sees it and the death is announced.
+        if key.pin_count() > 1 {
+            fence(Ordering::SeqCst);
+        }
         // This thread's own value goes now; other threads reclaim theirs at
         // their next access, told by the death epoch.
         let own = map::with(|map| map.unlink(key.id));

@@ -27,6 +27,12 @@
 //! `set` drops its argument at once. Nothing is stored after teardown, so
 //! nothing can outlive the thread.
 //!
+//! One exception, outside Rust's thread-locals: a POSIX thread-specific-data
+//! destructor (`pthread_key_create`) runs after them on glibc. If it is the
+//! thread's *first* use of tl-core, the map registers a destructor that glibc
+//! will no longer run, so what it binds is never dropped and the thread stays
+//! registered. Rust `thread_local!` destructors are not affected.
+//!
 //! # Reentrancy
 //! Values are dropped only after the table is consistent and the lock is
 //! released, so a `Drop` may use any thread-local, including this one.
@@ -72,6 +78,10 @@ pub(crate) struct LocalMap {
     pub(crate) shields: Cell<*mut Vec<crate::guard::Shield>>,
     /// Task ends left before the next sampled one (see `checkpoint`).
     pub(crate) task_countdown: Cell<u32>,
+    /// The sampling generation `task_countdown` counts for.
+    pub(crate) task_sampling_generation: Cell<u32>,
+    /// Task scopes entered and not yet left on this thread.
+    pub(crate) task_depth: Cell<u32>,
 }
 
 impl LocalMap {
@@ -85,6 +95,8 @@ impl LocalMap {
             shared: Cell::new(ptr::null()),
             shields: Cell::new(ptr::null_mut()),
             task_countdown: Cell::new(0),
+            task_sampling_generation: Cell::new(0),
+            task_depth: Cell::new(0),
         }
     }
 }
@@ -255,6 +267,8 @@ impl LocalMap {
 
     /// Unlinks the entry for `id`, if any, and returns it; dropping it is the
     /// caller's job.
+    /// Returns `None` for a borrowed entry (only a dead key's can be, by
+    /// `inherit::capture` or a report): it is left for a later sweep.
     pub(crate) fn unlink(&self, id: u64) -> Option<NonNull<EntryHeader>> {
         if self.state.get() != State::Live {
             return None;
@@ -262,6 +276,11 @@ impl LocalMap {
         let table = self.table.get();
         // SAFETY: this thread's live table.
         let (i, entry) = unsafe { table.find(id) }?;
+        // SAFETY: linked entries are live.
+        if unsafe { entry.as_ref() }.is_borrowed() {
+            self.sweep_again();
+            return None;
+        }
         let mut view = self.shared().view.lock();
         // SAFETY: view lock held; slot `i` holds `entry`.
         unsafe { table.delete_at(i) };
@@ -295,6 +314,11 @@ impl LocalMap {
         new
     }
 
+    /// Makes the next access sweep, whether or not another key dies.
+    fn sweep_again(&self) {
+        self.seen_epoch.set(self.seen_epoch.get().wrapping_sub(1));
+    }
+
     /// Reclaims every entry whose key died. Runs when the death epoch moved.
     #[cold]
     #[inline(never)]
@@ -306,27 +330,41 @@ impl LocalMap {
             return;
         }
         let mut dead = Vec::new();
+        let mut busy = false;
         {
             let mut view = self.shared().view.lock();
             let table = self.table.get();
             let mut i = 0;
             while i < table.capacity() {
                 // SAFETY: `i` is in bounds; this thread's live table.
-                match NonNull::new(unsafe { table.slot(i) }) {
-                    // SAFETY: linked entries are live.
-                    Some(entry) if !unsafe { entry.as_ref() }.key().is_alive() => {
-                        // SAFETY: view lock held. `delete_at` only moves
-                        // entries into slots at or after `i`, so rechecking
-                        // slot `i` and scanning on visits every entry once.
-                        unsafe { table.delete_at(i) };
-                        dead.push(entry);
-                    }
-                    _ => i += 1,
+                let Some(entry) = NonNull::new(unsafe { table.slot(i) }) else {
+                    i += 1;
+                    continue;
+                };
+                // SAFETY: linked entries are live.
+                let header = unsafe { entry.as_ref() };
+                if header.key().is_alive() {
+                    i += 1;
+                } else if header.is_borrowed() {
+                    // A dead key's value borrowed by `inherit::capture` or a
+                    // report (which hold no handle) while their user code
+                    // runs: reclaim it at a later access, once released.
+                    busy = true;
+                    i += 1;
+                } else {
+                    // SAFETY: view lock held. `delete_at` only moves
+                    // entries into slots at or after `i`, so rechecking
+                    // slot `i` and scanning on visits every entry once.
+                    unsafe { table.delete_at(i) };
+                    dead.push(entry);
                 }
             }
             if !dead.is_empty() {
                 self.after_unlink(&mut view, dead.len());
             }
+        }
+        if busy {
+            self.sweep_again();
         }
         drop_entries(dead);
     }
@@ -383,8 +421,8 @@ pub(crate) fn drop_entries(entries: Vec<NonNull<EntryHeader>>) {
 pub(crate) fn drop_entry(entry: NonNull<EntryHeader>) {
     // SAFETY: the entry is linked nowhere and owned by this thread.
     let drop_entry = unsafe { entry.as_ref() }.key().ops.drop_entry;
-    // SAFETY: unlinked, unborrowed (a dead key's value cannot be borrowed, and
-    // an exiting thread runs no borrows) and freed once.
+    // SAFETY: unlinked, unborrowed (`sweep` and `unlink` leave borrowed
+    // entries linked, and an exiting thread runs no borrows) and freed once.
     drop_caught(move || unsafe { drop_entry(entry) });
 }
 

@@ -16,9 +16,10 @@ use crate::map::{self, LocalMap};
 /// The current thread's entry for `id`, if it has one.
 ///
 /// An entry is freed only when its key dies (by a sweep, which runs user
-/// `Drop` code, or by the handle's own `drop`) or when the thread exits. So
-/// the reference stays valid while no user code runs, and across user code
-/// when the caller holds the key's handle, which keeps the key alive.
+/// `Drop` code, or by the handle's own `drop`) or when the thread exits, and
+/// never while it is borrowed. So the reference stays valid while no user
+/// code runs, and across user code when the caller holds the key's handle
+/// (which keeps the key alive) or a borrow of the entry.
 ///
 /// # Safety
 /// `id` is the id of a key whose values are `T`, and the caller uses the

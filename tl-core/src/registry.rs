@@ -6,7 +6,8 @@
 //! insert and unregisters on exit. The owner changes its table's structure
 //! (insert, delete, resize, exit) only while holding `ThreadShared::view`; a
 //! snapshot takes the same lock for the few microseconds it needs to copy the
-//! entry headers. Binding, reading and unbinding values never take the lock:
+//! entry headers. Reading, rebinding and unbinding a value never take the
+//! lock (only a thread's first bind of a key, which creates its entry, does):
 //! they only write the header's atomics, so `get` costs no lock and no atomic
 //! read-modify-write, and an idle pooled thread is inspected without its
 //! cooperation.
@@ -226,6 +227,10 @@ pub struct EntrySnapshot {
     /// When the value was last bound, at the clock's refresh granularity (see
     /// [`clock::refresh`]): never later than the real time.
     pub set_at: Instant,
+    /// The thread's bind counter at the last bind: unique among the binds of
+    /// one thread and increasing, so it identifies *this* bind (two binds in
+    /// the same clock tick have equal `set_at` but different `bind_seq`).
+    pub bind_seq: u64,
 }
 
 impl EntrySnapshot {
@@ -237,6 +242,7 @@ impl EntrySnapshot {
             bytes: header.bytes(),
             set_site: Some(header.set_site()),
             set_at: clock::instant_of(stamp::time_ms(s)),
+            bind_seq: header.bind_seq(),
         }
     }
 

@@ -225,7 +225,7 @@ mod tests {
             bytes: AtomicU32::new(0),
             local: Cell::new(0),
             cloning: Cell::new(0),
-            set_seq: Cell::new(0),
+            set_seq: AtomicU64::new(0),
         });
         NonNull::from(Box::leak(header))
     }

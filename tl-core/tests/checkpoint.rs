@@ -231,11 +231,14 @@ fn nested_tasks() {
         let outer = TaskScope::enter("outer");
         TASK_A.set("outer value".to_owned());
         {
+            // A handler called by a handler: part of the outer task.
             let _inner = TaskScope::enter("inner");
             TASK_B.set("inner value".to_owned());
         }
         TASK_B.remove();
         drop(outer);
+        // The thread is outside any task again: the next one is audited.
+        let _again = TaskScope::enter("again");
     });
     let summary: Vec<_> = ended
         .iter()
@@ -243,11 +246,10 @@ fn nested_tasks() {
         .collect();
     assert_eq!(
         summary,
-        [
-            ("inner", vec!["checkpoint::B"]),
-            ("outer", vec!["checkpoint::A"]),
-        ]
+        [("outer", vec!["checkpoint::A"]), ("again", vec![]),],
+        "the inner task's end is not a task end; its value was the outer task's to clean up"
     );
+    TASK_A.remove();
 }
 
 #[test]
@@ -269,16 +271,43 @@ fn sampling_calls_the_hook_for_one_task_end_in_n() {
         for _ in 0..7 {
             let _task = TaskScope::enter("sampled");
         }
+        // A new rate restarts the countdown: the next end is seen at once.
         checkpoint::set_task_end_sampling(1);
-        // The new rate applies from this thread's next sampled task end: two
-        // more ends are skipped under the old countdown, then all are seen.
         for _ in 0..4 {
             let _task = TaskScope::enter("after");
         }
     });
     let tasks: Vec<_> = ended.iter().map(|e| e.task).collect();
-    // Task ends 1, 4 and 7 of the first seven, then ends 3 and 4 of the rest.
-    assert_eq!(tasks, ["sampled", "sampled", "sampled", "after", "after"]);
+    // Task ends 1, 4 and 7 of the first seven, then every one.
+    assert_eq!(
+        tasks,
+        [
+            "sampled", "sampled", "sampled", "after", "after", "after", "after"
+        ]
+    );
+}
+
+/// A thread that counted down under one hook starts afresh under the next:
+/// a strict auditor installed after a sampled one sees every task end.
+#[test]
+fn a_new_hook_restarts_each_threads_countdown() {
+    let _serial = serial(&HOOK_LOCK);
+    ENDED.lock().unwrap().clear();
+    let worker = common::Worker::spawn();
+    checkpoint::set_task_end_sampling(128);
+    checkpoint::set_task_end_hook(Some(record));
+    worker.run(|| {
+        let _warmup = TaskScope::enter("warmup"); // sampled: countdown now 128
+    });
+    checkpoint::set_task_end_hook(None);
+    checkpoint::set_task_end_sampling(1);
+    checkpoint::set_task_end_hook(Some(record));
+    worker.run(|| {
+        let _task = TaskScope::enter("strict");
+    });
+    checkpoint::set_task_end_hook(None);
+    let tasks: Vec<_> = ENDED.lock().unwrap().iter().map(|e| e.task).collect();
+    assert_eq!(tasks, ["warmup", "strict"]);
 }
 
 #[test]
