@@ -203,7 +203,7 @@ impl Auditor {
     /// [`AuditError::ShutDown`] after shutdown.
     pub fn summary(&self) -> Result<Summary, AuditError> {
         self.check_running()?;
-        Ok(self.shared.emit_summary())
+        Ok(self.shared.emit_summary(false, false).0)
     }
 
     /// Stops and joins the auditor thread, removes the task-end hook, frees
@@ -212,6 +212,13 @@ impl Auditor {
     /// # Errors
     /// [`AuditError::ShutDown`] if it was already shut down.
     pub fn shutdown(&self) -> Result<Summary, AuditError> {
+        self.stop(false).map(|(summary, _)| summary)
+    }
+
+    /// [`shutdown`](Self::shutdown); with `keep`, also the kept findings and
+    /// the count of those not kept, taken under the same lock as the
+    /// summary's counts, so that the two agree.
+    fn stop(&self, keep: bool) -> Result<(Summary, Option<Kept>), AuditError> {
         if self.shared.shut.swap(true, Ordering::AcqRel) {
             return Err(AuditError::ShutDown);
         }
@@ -226,24 +233,28 @@ impl Auditor {
         }
         global::release(&self.shared);
         *lock(&self.shared.notices) = None;
-        Ok(self.shared.emit_summary())
+        Ok(self.shared.emit_summary(keep, true))
     }
 
     /// The process gate: a final scan, then [`shutdown`](Self::shutdown), and
     /// a [`Report`] of every finding with an exit code (1 in `deny` mode if
     /// anything was found, else 0).
     ///
+    /// The report's counts and findings are taken together: a task end
+    /// still being audited on another thread when the auditor shuts down is
+    /// in both or in neither.
+    ///
     /// # Errors
     /// [`AuditError::ShutDown`] if it was already shut down.
     pub fn finish(self) -> Result<Report, AuditError> {
         self.check_running()?;
         self.shared.scan();
-        let summary = self.shutdown()?;
-        let state = self.shared.lock_state();
+        let (summary, kept) = self.stop(true)?;
+        let Kept { findings, dropped } = kept.unwrap_or_default();
         Ok(Report::new(
             self.shared.config.mode,
-            state.kept.clone(),
-            state.dropped,
+            findings,
+            dropped,
             summary,
         ))
     }
@@ -300,16 +311,22 @@ impl Shared {
         }
         let _one_at_a_time = lock(&self.scan_lock);
         let start = clock::refresh();
-        let notices = lock(&self.notices)
+        let (notices, lost) = lock(&self.notices)
             .as_ref()
-            .map(DeathNotices::drain)
+            .map(|n| (n.drain(), n.overflowed()))
             .unwrap_or_default();
-        if !notices.is_empty() {
+        let notices_lost = {
             let mut state = self.lock_state();
-            for notice in notices {
+            // Only keys whose values other threads held when they died can
+            // have stranded values: the rest need no memory (a burst of
+            // short-lived keys would otherwise fill this map).
+            for notice in notices.into_iter().filter(|n| n.remote_entries > 0) {
                 state.died_at.insert(notice.key.id, notice.died_at);
             }
-        }
+            let grew = lost > state.notices_lost;
+            state.notices_lost = lost;
+            grew
+        };
         // One snapshot at a time, each dropped once digested (see `scan`).
         let digests: Vec<ThreadDigest> = registry::threads()
             .iter()
@@ -317,8 +334,9 @@ impl Shared {
             .collect();
         let (findings, stats, emits) = {
             let mut state = self.lock_state();
-            let (findings, stats) = scan::analyze(&mut state, &self.config, &digests);
+            let (findings, stats) = scan::analyze(&mut state, &self.config, &digests, notices_lost);
             let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
+            state.prune_rate(Instant::now());
             (findings, stats, emits)
         };
         self.emit(&findings, &emits);
@@ -339,9 +357,9 @@ impl Shared {
     ) {
         let thread = current_thread();
         let now = Instant::now();
-        let set_at: Vec<_> = leftovers
+        let binds: Vec<_> = leftovers
             .iter()
-            .map(|l| (l.entry.key.id, l.entry.set_at))
+            .map(|l| (l.entry.key.id, l.entry.bind_seq))
             .collect();
         let findings: Vec<Finding> = leftovers
             .into_iter()
@@ -355,14 +373,14 @@ impl Shared {
             .collect();
         let emits: Vec<_> = {
             let mut state = self.lock_state();
-            for (key, set_at) in set_at {
+            for (key, bind_seq) in binds {
                 state.remember_left_by(
                     thread.id,
                     key,
                     LeftBy {
                         task,
                         task_site,
-                        set_at,
+                        bind_seq,
                     },
                 );
             }
@@ -379,7 +397,7 @@ impl Shared {
             let mut state = self.lock_state();
             let findings: Vec<Finding> = leftovers
                 .into_iter()
-                .filter(|l| !state.already_reported(thread.id, l.entry.key.id, l.entry.set_at))
+                .filter(|l| !state.already_reported(thread.id, l.entry.key.id, l.entry.bind_seq))
                 .map(|l| {
                     let mut f = unreleased(&thread, l, now);
                     f.task = Some(pool);
@@ -402,27 +420,47 @@ impl Shared {
         }
     }
 
-    fn emit_summary(&self) -> Summary {
+    /// Builds a summary (and with `keep`, copies the kept findings under the
+    /// same lock) and emits it; `at_shutdown` marks the auditor's last one.
+    fn emit_summary(&self, keep: bool, at_shutdown: bool) -> (Summary, Option<Kept>) {
         let snapshots = if self.config.mode == Mode::Off {
             Vec::new()
         } else {
             registry::snapshot_all()
         };
-        let summary = {
+        let (summary, kept) = {
             let state = self.lock_state();
-            Summary::build(
+            let summary = Summary::build(
                 &snapshots,
                 &state.thread_tally,
                 &state.key_tally,
+                state.untallied,
                 state.counts,
                 state.suppressed,
-            )
+            );
+            let kept = keep.then(|| Kept {
+                findings: state.kept.clone(),
+                dropped: state.dropped,
+            });
+            (summary, kept)
         };
         if self.config.mode != Mode::Off {
-            emit::summary(self.dispatch.as_ref(), self.config.mode, &summary);
+            emit::summary(
+                self.dispatch.as_ref(),
+                self.config.mode,
+                &summary,
+                at_shutdown,
+            );
         }
-        summary
+        (summary, kept)
     }
+}
+
+/// The kept findings, and how many were counted but not kept.
+#[derive(Default)]
+struct Kept {
+    findings: Vec<Finding>,
+    dropped: u64,
 }
 
 fn unreleased(thread: &ThreadInfo, l: Leftover, now: Instant) -> Finding {

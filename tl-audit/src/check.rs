@@ -9,20 +9,30 @@
 //! ```
 //!
 //! (with `flatten_event(true)`, the fields sit at the top level; both forms
-//! are read). Events of other targets, and `tl_audit` events without a
-//! `kind` field (summaries), are skipped; so are blank lines. Anything else
-//! that is not a JSON object is an error naming its line: a log that cannot
-//! be read must not pass CI.
+//! are read). A line counts as an event if it is a JSON object with a
+//! `level` and `fields` (flattened: a `level` and a `message` or `target`);
+//! other JSON objects are skipped, so a JSON file that holds no event is an
+//! error, not a clean log. A finding is a `tl_audit` event with a `kind`
+//! field, or, in a log written without targets (`with_target(false)`), an
+//! event whose message starts with [`LEAK_PREFIX`](crate::LEAK_PREFIX) and
+//! that has a `kind`. Other events are skipped, except the `total` event of
+//! the auditor's shutdown summary, whose counts are read into
+//! [`CheckOutcome::totals`]: the rate limiter withholds some finding events
+//! from the log, and only the summary counts them. Blank lines are skipped.
+//! Anything else that is not a JSON object is an error naming its line: a
+//! log that cannot be read must not pass CI.
 
 use core::fmt;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tracing::Level;
 
-use crate::emit::TARGET;
+use crate::emit::{SUMMARY_PREFIX, TARGET};
+use crate::finding::LEAK_PREFIX;
 use crate::record::{FieldValue, RecordedFinding};
+use crate::summary::Counts;
 
 /// Longest line read by default: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -76,18 +86,56 @@ pub struct LoggedFinding {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct CheckOutcome {
-    /// Every finding, in input order.
+    /// Every finding event, in input order. The rate limiter may have
+    /// withheld others from the log: see [`totals`](Self::totals).
     pub findings: Vec<LoggedFinding>,
     /// Lines read (blank ones included).
     pub lines: usize,
-    /// JSON events read, of any target.
+    /// Events read, of any target (JSON objects that look like
+    /// `tracing-subscriber` events; other objects are not counted).
     pub events: usize,
+    /// The auditors' final counts, from their shutdown summaries; `None` if
+    /// the log holds none (cut short, filtered, or an auditor that never
+    /// shut down).
+    pub totals: Option<AuditTotals>,
 }
 
 impl CheckOutcome {
-    /// 1 if anything was found, else 0: the CLI's exit status.
+    /// 1 if anything was found (a finding event, or findings counted by a
+    /// shutdown summary), else 0: the CLI's exit status.
     pub fn exit_status(&self) -> u8 {
-        u8::from(!self.findings.is_empty())
+        let counted = self.totals.is_some_and(|t| t.findings.total() > 0);
+        u8::from(!self.findings.is_empty() || counted)
+    }
+}
+
+/// The counts of the auditors' shutdown summaries in a log (summed, if
+/// several auditors ran one after the other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditTotals {
+    /// Shutdown summaries read: one per auditor that shut down.
+    pub summaries: usize,
+    /// Findings counted, by kind, whether or not their event was logged.
+    pub findings: Counts,
+    /// Finding events withheld from the log by the rate limiter.
+    pub suppressed: u64,
+}
+
+impl fmt::Display for AuditTotals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.summaries == 1 {
+            f.write_str("the auditor's shutdown summary")?;
+        } else {
+            write!(f, "{} auditors' shutdown summaries", self.summaries)?;
+        }
+        write!(
+            f,
+            ": {} finding(s) in total ({}), {} event(s) withheld by the rate limiter",
+            self.findings.total(),
+            self.findings,
+            self.suppressed
+        )
     }
 }
 
@@ -244,9 +292,26 @@ pub fn check(mut input: impl BufRead, options: &CheckOptions) -> Result<CheckOut
                 found: kind_of(&value),
             });
         };
+        if !is_event(&event) {
+            continue;
+        }
         outcome.events += 1;
-        if let Some(finding) = finding_of(event) {
-            outcome.findings.push(LoggedFinding { line, finding });
+        match audit_event(event) {
+            Some(AuditEvent::Finding(finding)) => {
+                outcome.findings.push(LoggedFinding { line, finding });
+            }
+            Some(AuditEvent::ShutdownTotals {
+                findings,
+                suppressed,
+            }) => {
+                let totals = outcome.totals.get_or_insert_with(AuditTotals::default);
+                totals.summaries += 1;
+                totals.findings.stranded += findings.stranded;
+                totals.findings.unreleased += findings.unreleased;
+                totals.findings.growth += findings.growth;
+                totals.suppressed += suppressed;
+            }
+            None => {}
         }
     }
     if outcome.events == 0 && !options.allow_empty {
@@ -318,21 +383,75 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// The finding in one event, if it is a `tl_audit` event with a `kind`.
-fn finding_of(mut event: serde_json::Map<String, Value>) -> Option<RecordedFinding> {
-    if event.get("target").and_then(Value::as_str) != Some(TARGET) {
+/// The event's level, if it has a valid one.
+fn level_of(event: &Map<String, Value>) -> Option<Level> {
+    event.get("level")?.as_str()?.parse().ok()
+}
+
+/// Whether a JSON object looks like an event of `tracing-subscriber`'s JSON
+/// formatter: a level, and fields (or, flattened, a message or a target).
+fn is_event(event: &Map<String, Value>) -> bool {
+    level_of(event).is_some()
+        && (event.get("fields").is_some_and(Value::is_object)
+            || event.contains_key("message")
+            || event.contains_key("target"))
+}
+
+/// What an event says about the audit.
+enum AuditEvent {
+    Finding(RecordedFinding),
+    /// The `total` event of an auditor's shutdown summary.
+    ShutdownTotals {
+        findings: Counts,
+        suppressed: u64,
+    },
+}
+
+/// The finding or the shutdown totals in one event, if it is a `tl_audit`
+/// event with a `kind`, or the shutdown summary's `total` event. Without a
+/// `target` field (`with_target(false)`), the message's prefix tells.
+fn audit_event(mut event: Map<String, Value>) -> Option<AuditEvent> {
+    let level = level_of(&event).unwrap_or(Level::WARN);
+    let target = match event.get("target") {
+        Some(Value::String(target)) => Some(target.as_str() == TARGET),
+        Some(_) => Some(false),
+        None => None,
+    };
+    if target == Some(false) {
         return None;
     }
-    let level = event
-        .get("level")
-        .and_then(Value::as_str)
-        .and_then(|l| l.parse::<Level>().ok())
-        .unwrap_or(Level::WARN);
-    let mut fields = match event.remove("fields") {
+    let fields = match event.remove("fields") {
         Some(Value::Object(fields)) => fields,
         // `flatten_event(true)`: the fields are the event's own keys.
         _ => event,
     };
+    let message = fields.get("message").and_then(Value::as_str).unwrap_or("");
+    let ours = |prefix: &str| target.is_some() || message.starts_with(prefix);
+    if fields.contains_key("kind") {
+        return ours(LEAK_PREFIX)
+            .then(|| finding_of(level, fields))
+            .flatten()
+            .map(AuditEvent::Finding);
+    }
+    let is_total = fields.get("summary").and_then(Value::as_str) == Some("total")
+        && fields.get("shutdown").and_then(Value::as_bool) == Some(true);
+    if !(is_total && ours(SUMMARY_PREFIX)) {
+        return None;
+    }
+    let count = |name: &str| fields.get(name).and_then(Value::as_u64).unwrap_or(0);
+    let findings = Counts {
+        stranded: count("stranded"),
+        unreleased: count("unreleased"),
+        growth: count("growth"),
+    };
+    Some(AuditEvent::ShutdownTotals {
+        findings,
+        suppressed: count("suppressed"),
+    })
+}
+
+/// The finding in a finding event's fields.
+fn finding_of(level: Level, mut fields: Map<String, Value>) -> Option<RecordedFinding> {
     let kind_name = match fields.remove("kind")? {
         Value::String(kind) => kind,
         other => other.to_string(),
@@ -385,7 +504,8 @@ fn field_value(value: Value) -> FieldValue {
     }
 }
 
-/// Renders findings as a plain-text table, then a count by kind. Control
+/// Renders finding events as a plain-text table, then their count by kind
+/// (of events logged: see [`CheckOutcome::totals`] for all findings). Control
 /// characters in the log are shown as `?`, so a hostile log cannot drive
 /// the terminal.
 pub fn render_table(findings: &[LoggedFinding]) -> String {
@@ -449,7 +569,7 @@ pub fn render_table(findings: &[LoggedFinding]) -> String {
         .map(|(k, n)| format!("{n} {}", sanitize(k)))
         .collect();
     out.push_str(&format!(
-        "{} thread-local leak finding(s): {}\n",
+        "{} thread-local leak finding event(s) logged: {}\n",
         findings.len(),
         counts.join(", ")
     ));
@@ -492,9 +612,11 @@ mod tests {
         let table = render_table(&outcome.findings);
         assert!(table.contains("pool-1 (#3)"), "{table}");
         assert!(
-            table.contains("1 thread-local leak finding(s): 1 stranded"),
+            table.contains("1 thread-local leak finding event(s) logged: 1 stranded"),
             "{table}"
         );
+        // A summary, but not the one at shutdown: no totals.
+        assert_eq!(outcome.totals, None);
     }
 
     #[test]
@@ -549,7 +671,10 @@ mod tests {
             "{err}"
         );
 
-        let long = format!("{{\"a\":\"{}\"}}\n", "x".repeat(100));
+        let long = format!(
+            "{{\"level\":\"INFO\",\"fields\":{{\"message\":\"{}\"}}}}\n",
+            "x".repeat(100)
+        );
         let err = check(long.as_bytes(), &CheckOptions::default().max_line_bytes(64)).unwrap_err();
         assert!(
             matches!(err, CheckError::LineTooLong { line: 1, limit: 64 }),
@@ -580,6 +705,94 @@ mod tests {
         let table = render_table(&outcome.findings);
         assert!(table.contains("A?[31mB?C"), "{table}");
         assert!(!table.contains('\u{1b}'));
+    }
+
+    /// `fmt().json().with_target(false)`: no `target` field, so findings are
+    /// told by their message's prefix (and their `kind`).
+    #[test]
+    fn findings_without_a_target_field_are_read() {
+        let finding = r#"{"timestamp":"t","level":"WARN","fields":{"message":"THREAD-LOCAL LEAK: task a left CONN","kind":"unreleased","key":"CONN"}}"#;
+        let flattened =
+            r#"{"level":"WARN","message":"THREAD-LOCAL LEAK: y","kind":"growth","entries":5}"#;
+        // An application's own event with a `kind` field is not a finding.
+        let other = r#"{"level":"INFO","fields":{"message":"order placed","kind":"retail"}}"#;
+        let input = format!("{finding}\n{flattened}\n{other}\n");
+        let outcome = run(input.as_bytes()).unwrap();
+        assert_eq!(outcome.events, 3);
+        let kinds: Vec<_> = outcome
+            .findings
+            .iter()
+            .map(|f| (f.line, f.finding.kind_name.as_str()))
+            .collect();
+        assert_eq!(kinds, [(1, "unreleased"), (2, "growth")]);
+        assert_eq!(outcome.findings[0].finding.key(), Some("CONN"));
+        assert_eq!(outcome.exit_status(), 1);
+    }
+
+    /// Only objects shaped like tracing events count: a JSON file of other
+    /// objects is not a clean log.
+    #[test]
+    fn json_objects_that_are_not_events_are_not_counted() {
+        for input in [
+            &br#"{"name":"x"}"#[..],
+            br#"{"a":1}
+{"level":"INFO"}
+{"level":"loud","fields":{"message":"m"}}
+{"level":"INFO","fields":"m"}"#,
+        ] {
+            assert!(
+                matches!(run(input), Err(CheckError::Empty)),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let mixed = format!("{{\"name\":\"x\"}}\n{FINDING}\n");
+        let outcome = run(mixed.as_bytes()).unwrap();
+        assert_eq!((outcome.events, outcome.findings.len()), (1, 1));
+    }
+
+    const SHUTDOWN: &str = r#"{"level":"INFO","fields":{"message":"THREAD-LOCAL AUDIT SUMMARY: 7 finding(s)","summary":"total","shutdown":true,"findings":7,"stranded":1,"unreleased":6,"growth":0,"suppressed":5},"target":"tl_audit"}"#;
+
+    #[test]
+    fn shutdown_summaries_give_the_totals() {
+        // Two auditors ran one after the other; a summary taken mid-run
+        // (no `shutdown`) does not count.
+        let mid_run = SHUTDOWN.replace(r#""shutdown":true,"#, "");
+        let second = r#"{"level":"INFO","message":"THREAD-LOCAL AUDIT SUMMARY: 1 finding(s)","summary":"total","shutdown":true,"findings":1,"stranded":0,"unreleased":0,"growth":1,"suppressed":0}"#;
+        let input = format!("{FINDING}\n{mid_run}\n{SHUTDOWN}\n{second}\n");
+        let outcome = run(input.as_bytes()).unwrap();
+        assert_eq!(outcome.findings.len(), 1);
+        let totals = outcome.totals.unwrap();
+        assert_eq!(totals.summaries, 2);
+        assert_eq!(
+            (
+                totals.findings.stranded,
+                totals.findings.unreleased,
+                totals.findings.growth
+            ),
+            (1, 6, 1)
+        );
+        assert_eq!(totals.suppressed, 5);
+        assert_eq!(
+            totals.to_string(),
+            "2 auditors' shutdown summaries: 8 finding(s) in total (1 stranded, 6 unreleased, 1 growth), 5 event(s) withheld by the rate limiter"
+        );
+
+        // Findings counted but none logged (say, filtered out): not clean.
+        let outcome = run(SHUTDOWN.as_bytes()).unwrap();
+        assert!(outcome.findings.is_empty());
+        assert_eq!(outcome.exit_status(), 1);
+        assert!(
+            outcome
+                .totals
+                .unwrap()
+                .to_string()
+                .starts_with("the auditor's shutdown summary: 7 finding(s) in total")
+        );
+
+        // Another target's "summary" is not the auditor's.
+        let foreign = SHUTDOWN.replace(r#""target":"tl_audit""#, r#""target":"billing""#);
+        assert_eq!(run(foreign.as_bytes()).unwrap().totals, None);
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub(crate) struct Config {
     /// `None`: no background thread (scans only on demand).
     pub(crate) interval: Option<Duration>,
     pub(crate) grace: Duration,
-    /// 1 for `full` and `deny`.
+    /// One task end in this many is audited, per thread: 1 in `full` and
+    /// `deny` (so it is handed to tl-core as is), the builder's rate otherwise
+    /// (`off` installs no hook).
     pub(crate) sample_every: u32,
     pub(crate) max_entries: Option<usize>,
     pub(crate) max_bytes: Option<usize>,
@@ -182,6 +184,12 @@ impl AuditorBuilder {
     /// installed (default true). Their age is measured from the first scan
     /// that sees them. Test scopes turn it off so that earlier tests' leftovers
     /// are not blamed on them.
+    ///
+    /// Off, the auditor tells an earlier death by its missing death notice.
+    /// If more than 65,536 keys die between two scans, tl-core drops the
+    /// oldest notices; a scan that sees notices were lost then reports the
+    /// stale values of keys without a notice as if this were on (the value
+    /// of a key that died during the auditor's watch must not go unreported).
     pub fn report_earlier_deaths(mut self, yes: bool) -> Self {
         self.report_earlier_deaths = yes;
         self

@@ -66,8 +66,8 @@ macro_rules! finding_event {
 }
 
 /// Emits one finding: WARN, or ERROR in deny mode. `suppressed` is the
-/// number of events the rate limiter withheld for the same key since the
-/// last one emitted.
+/// number of events the rate limiter withheld for the same kind and key
+/// (for growth, the same thread) since the last one emitted.
 pub(crate) fn finding(dispatch: Option<&Dispatch>, mode: Mode, f: &Finding, suppressed: u64) {
     with_dispatch(dispatch, || {
         if mode == Mode::Deny {
@@ -84,14 +84,17 @@ pub const SUMMARY_PREFIX: &str = "THREAD-LOCAL AUDIT SUMMARY:";
 /// Emits a summary at INFO: one total event, then one per key and one per
 /// thread that has findings or stranded values. Summary events carry a
 /// `summary` field (`total`, `key` or `thread`) and no `kind`, so finding
-/// collectors skip them.
-pub(crate) fn summary(dispatch: Option<&Dispatch>, mode: Mode, s: &Summary) {
+/// collectors skip them. The total event of the summary an auditor emits when
+/// it shuts down (`at_shutdown`) also has `shutdown = true`: its counts are
+/// the auditor's final ones, which `tl-audit check` looks for.
+pub(crate) fn summary(dispatch: Option<&Dispatch>, mode: Mode, s: &Summary, at_shutdown: bool) {
     with_dispatch(dispatch, || {
         let c = s.findings;
         tracing::event!(
             target: "tl_audit",
             tracing::Level::INFO,
             summary = "total",
+            shutdown = at_shutdown.then_some(true),
             mode = mode.as_str(),
             findings = c.total(),
             stranded = c.stranded,

@@ -84,10 +84,13 @@ pub struct Finding {
     pub key: Option<KeyInfo>,
     /// Bytes retained by the value (for growth: by all the thread's values).
     pub bytes: usize,
-    /// How long the value had been bound when found (for growth: the largest value).
+    /// How long the value had been bound when found (for growth: the largest
+    /// value). Binds are stamped with tl-core's coarse clock, so this may
+    /// overstate the age by up to the auditor's interval (with a manual
+    /// auditor, by up to the time since the last scan).
     pub age: Option<Duration>,
-    /// Stranded: how long ago the key died (or, for a key that died before
-    /// the auditor could know, since the first scan that saw the value).
+    /// Stranded: how long ago the key died (or, for a key whose death the
+    /// auditor could not know of, since the first scan that saw the value).
     pub dead_for: Option<Duration>,
     /// Where the value was bound.
     pub set_site: Option<&'static Location<'static>>,
@@ -152,7 +155,9 @@ impl Finding {
     }
 }
 
-/// `"1.5s"`, `"250ms"`, `"3m20s"`: compact, and precise to the millisecond.
+/// `"250ms"`, `"1.500s"`, `"3m20s"`: compact; to the millisecond under a
+/// minute, to the (truncated) second from a minute on, where milliseconds
+/// no longer help anyone read a leak's age.
 pub(crate) struct Human(pub Duration);
 
 impl fmt::Display for Human {
@@ -265,6 +270,7 @@ mod tests {
         assert_eq!(Human(Duration::from_millis(250)).to_string(), "250ms");
         assert_eq!(Human(Duration::from_millis(1500)).to_string(), "1.500s");
         assert_eq!(Human(Duration::from_secs(200)).to_string(), "3m20s");
+        assert_eq!(Human(Duration::from_millis(200_999)).to_string(), "3m20s");
     }
 
     #[test]

@@ -37,13 +37,11 @@ pub(crate) fn claim(shared: &Arc<Shared>) -> Result<(), AuditError> {
             return Err(AuditError::HookInUse);
         }
         // tl-core samples before calling the hook, so a task end that is not
-        // audited costs a thread-local decrement and no call.
-        let every = if shared.config.mode == Mode::Sampled {
-            shared.config.sample_every
-        } else {
-            1
-        };
-        checkpoint::set_task_end_sampling(every);
+        // audited costs a thread-local decrement and no call. The config's
+        // rate is already 1 in `full` and `deny`. Both calls restart every
+        // thread's countdown: an earlier sampled auditor's countdown must not
+        // hide a thread's next task end from this one.
+        checkpoint::set_task_end_sampling(shared.config.sample_every);
         checkpoint::set_task_end_hook(Some(audit_task_end));
     }
     *slot = Some(Arc::clone(shared));

@@ -66,7 +66,7 @@
 //! | `value_type` | string | all | `type_name` of the value |
 //! | `policy` | string | all | `task-scoped` or `per-thread` |
 //! | `bytes` | u64 | all | Bytes retained by the value (growth: by all the thread's values) |
-//! | `age_ms` | u64 | all | How long the value had been bound (coarse: accurate to the scan interval) |
+//! | `age_ms` | u64 | all | How long the value had been bound (coarse: may overstate the age by up to the auditor's interval; with a manual auditor, by up to the time since the last scan) |
 //! | `dead_ms` | u64 | stranded | How long ago the key died |
 //! | `declared_at` | string | all | Where the `ThreadLocal` is declared, `file:line:col` |
 //! | `set_site` | string | all | Where the value was bound, `file:line:col` |
@@ -78,12 +78,15 @@
 //! | `key_bytes` | u64 | growth | Bytes of the largest value |
 //! | `max_entries`, `max_bytes` | u64 | growth | The thresholds in force |
 //! | `value` | string | unreleased | The value's `Debug` form, only if its key opted in with `reveal_in_reports()` |
-//! | `suppressed` | u64 | all | Events for the same key withheld by the rate limiter since the last one |
+//! | `suppressed` | u64 | all | Events of the same kind and key (for growth: the same thread) withheld by the rate limiter since the last one |
 //! | `mode` | string | all | The auditor's mode |
 //!
 //! Values are never shown otherwise: thread-locals hold user ids, tokens and
 //! connections. Summaries ([`Auditor::summary`], and at shutdown) are INFO
-//! events with a `summary` field (`total`, `key` or `thread`) and no `kind`.
+//! events with a `summary` field (`total`, `key` or `thread`) and no `kind`;
+//! the `total` event of the summary at shutdown also has `shutdown = true`,
+//! and its `findings` and `suppressed` fields are the auditor's final counts
+//! (which [`check`] reports next to the finding events it read).
 //!
 //! Events go to the subscriber that was the default on the installing thread
 //! when the auditor was installed, from every thread (so a test's

@@ -17,7 +17,8 @@ pub struct Report {
     mode: Mode,
     findings: Vec<Finding>,
     dropped: u64,
-    summary: Summary,
+    /// Boxed: a report travels in `Result`s, and a summary is large.
+    summary: Box<Summary>,
 }
 
 impl Report {
@@ -26,7 +27,7 @@ impl Report {
             mode,
             findings,
             dropped,
-            summary,
+            summary: Box::new(summary),
         }
     }
 

@@ -93,10 +93,16 @@ impl ThreadDigest {
 
 /// Finds stranded values and growth in `digests`, updating `state`'s
 /// memory of what was reported. Returns the new findings, not yet recorded.
+///
+/// `notices_lost`: death notices were lost since the last scan, so a stale
+/// value whose key has no notice may have died during this auditor's watch
+/// (it is then aged from this scan even when earlier deaths are not
+/// reported).
 pub(crate) fn analyze(
     state: &mut State,
     config: &Config,
     digests: &[ThreadDigest],
+    notices_lost: bool,
 ) -> (Vec<Finding>, ScanStats) {
     let mut findings = Vec::new();
     let mut stats = ScanStats::default();
@@ -112,12 +118,17 @@ pub(crate) fn analyze(
             let kid = e.key.id;
             stale_pairs.insert((tid, kid));
             stale_keys.insert(kid);
-            let died = match state.died_at.get(&kid) {
-                Some(died) => *died,
-                None if config.report_earlier_deaths => {
-                    *state.first_seen.entry(kid).or_insert(d.taken_at)
+            let died = match (state.died_at.get(&kid), state.first_seen.get(&kid)) {
+                (Some(died), _) | (None, Some(died)) => *died,
+                // No notice: the key died before the auditor subscribed, or
+                // its notice was lost to an overflow of the notice queue
+                // (then it cannot be told from an earlier death: both are
+                // aged from now).
+                (None, None) if config.report_earlier_deaths || notices_lost => {
+                    state.first_seen.insert(kid, d.taken_at);
+                    d.taken_at
                 }
-                None => continue,
+                (None, None) => continue,
             };
             let dead_for = d.taken_at.saturating_duration_since(died);
             if dead_for < config.grace || !state.stranded_reported.insert((tid, kid)) {
@@ -129,11 +140,7 @@ pub(crate) fn analyze(
             f.age = Some(e.age(d.taken_at));
             f.dead_for = Some(dead_for);
             f.set_site = e.set_site;
-            if let Some(left) = state
-                .left_by
-                .get(&(tid, kid))
-                .filter(|l| l.set_at == e.set_at)
-            {
+            if let Some(left) = state.left_by(tid, kid, e.bind_seq) {
                 f.task = Some(left.task);
                 f.task_site = left.task_site;
             }
@@ -204,6 +211,7 @@ mod tests {
             bytes,
             set_site: None,
             set_at,
+            bind_seq: 1,
         }
     }
 
@@ -224,6 +232,7 @@ mod tests {
             &mut state,
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(4))],
+            false,
         );
         assert!(f.is_empty());
         assert_eq!(stats.stale, 1);
@@ -232,6 +241,7 @@ mod tests {
             &mut state,
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(5))],
+            false,
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Stranded);
@@ -240,6 +250,7 @@ mod tests {
             &mut state,
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(9))],
+            false,
         );
         assert!(f.is_empty());
         // Reclaimed: forgotten.
@@ -247,6 +258,7 @@ mod tests {
             &mut state,
             &config,
             &[snapshot(vec![], t0 + Duration::from_secs(10))],
+            false,
         );
         assert!(f.is_empty());
         assert!(state.died_at.is_empty() && state.stranded_reported.is_empty());
@@ -263,13 +275,13 @@ mod tests {
         let mut state = State::new(10, Duration::from_secs(60));
         let config = builder.clone().config().unwrap();
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], t0)])
+            analyze(&mut state, &config, &[snapshot(vec![e], t0)], false)
                 .0
                 .is_empty()
         );
         let later = t0 + Duration::from_secs(1);
         assert_eq!(
-            analyze(&mut state, &config, &[snapshot(vec![e], later)])
+            analyze(&mut state, &config, &[snapshot(vec![e], later)], false)
                 .0
                 .len(),
             1
@@ -278,12 +290,12 @@ mod tests {
         let mut state = State::new(10, Duration::from_secs(60));
         let config = builder.report_earlier_deaths(false).config().unwrap();
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], t0)])
+            analyze(&mut state, &config, &[snapshot(vec![e], t0)], false)
                 .0
                 .is_empty()
         );
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], later)])
+            analyze(&mut state, &config, &[snapshot(vec![e], later)], false)
                 .0
                 .is_empty()
         );
@@ -304,23 +316,30 @@ mod tests {
             .enumerate()
             .map(|(i, k)| entry(k, true, 8 + i, t0))
             .collect();
-        let (f, _) = analyze(&mut state, &config, &[snapshot(three.clone(), t0)]);
+        let (f, _) = analyze(&mut state, &config, &[snapshot(three.clone(), t0)], false);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].entries, Some(3));
         assert_eq!(f[0].bytes, 8 + 9 + 10);
         assert_eq!(f[0].key.map(|k| k.id), Some(keys[2].id()));
         assert!(
-            analyze(&mut state, &config, &[snapshot(three.clone(), t0)])
+            analyze(&mut state, &config, &[snapshot(three.clone(), t0)], false)
                 .0
                 .is_empty()
         );
         assert!(
-            analyze(&mut state, &config, &[snapshot(three[..2].to_vec(), t0)])
-                .0
-                .is_empty()
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(three[..2].to_vec(), t0)],
+                false
+            )
+            .0
+            .is_empty()
         );
         assert_eq!(
-            analyze(&mut state, &config, &[snapshot(three, t0)]).0.len(),
+            analyze(&mut state, &config, &[snapshot(three, t0)], false)
+                .0
+                .len(),
             1
         );
     }

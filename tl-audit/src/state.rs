@@ -16,6 +16,12 @@ use crate::summary::Counts;
 pub(crate) const MAX_KEPT: usize = 10_000;
 /// `(thread, key)` pairs whose leaving task is remembered.
 const MAX_LEFT_BY: usize = 65_536;
+/// Threads, and keys, with their own finding tally in summaries; findings on
+/// others still count in the totals (see [`State::untallied`]).
+pub(crate) const MAX_TALLIED: usize = MAX_KEPT;
+/// Rate-limiter entries kept with withheld events to report; past this
+/// many, expired ones go even with their count (it stays in the totals).
+const MAX_RATE_ENTRIES: usize = 65_536;
 
 /// The task an audited task end saw leave a value, to name it if the value
 /// is later stranded, and so that a worker stop does not report it again.
@@ -23,7 +29,11 @@ const MAX_LEFT_BY: usize = 65_536;
 pub(crate) struct LeftBy {
     pub(crate) task: &'static str,
     pub(crate) task_site: Option<&'static Location<'static>>,
-    pub(crate) set_at: Instant,
+    /// The thread's bind counter at the value's bind
+    /// ([`EntrySnapshot::bind_seq`](tl_core::registry::EntrySnapshot::bind_seq)):
+    /// which bind of the key on that thread this was. (`set_at` cannot tell:
+    /// binds in the same tick of the coarse clock share it.)
+    pub(crate) bind_seq: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,6 +57,9 @@ pub(crate) struct State {
     pub(crate) died_at: HashMap<u64, Instant>,
     /// Keys seen stale without a death notice: when first seen.
     pub(crate) first_seen: HashMap<u64, Instant>,
+    /// Death notices lost so far ([`DeathNotices::overflowed`](tl_core::death::DeathNotices::overflowed)),
+    /// as of the last drain.
+    pub(crate) notices_lost: u64,
     /// `(thread id, key id)` of stranded values already reported.
     pub(crate) stranded_reported: HashSet<(u64, u64)>,
     /// Threads currently over a growth threshold (reported once per crossing).
@@ -56,8 +69,14 @@ pub(crate) struct State {
     rate: HashMap<RateKey, Rate>,
     rate_events: u32,
     rate_window: Duration,
+    /// Findings per thread, for the first [`MAX_TALLIED`] threads with one.
     pub(crate) thread_tally: HashMap<u64, (ThreadInfo, Counts)>,
+    /// Findings per key, for the first [`MAX_TALLIED`] keys with one.
     pub(crate) key_tally: HashMap<u64, (KeyInfo, Counts)>,
+    /// Findings left out of the tallies above, per thread and per key.
+    pub(crate) untallied: Untallied,
+    /// [`MAX_TALLIED`] (lowered by unit tests).
+    max_tallied: usize,
     pub(crate) counts: Counts,
     pub(crate) suppressed: u64,
     pub(crate) kept: Vec<Finding>,
@@ -70,6 +89,7 @@ impl State {
         Self {
             died_at: HashMap::new(),
             first_seen: HashMap::new(),
+            notices_lost: 0,
             stranded_reported: HashSet::new(),
             growth_flagged: HashSet::new(),
             left_by: HashMap::new(),
@@ -78,6 +98,8 @@ impl State {
             rate_window,
             thread_tally: HashMap::new(),
             key_tally: HashMap::new(),
+            untallied: Untallied::default(),
+            max_tallied: MAX_TALLIED,
             counts: Counts::default(),
             suppressed: 0,
             kept: Vec::new(),
@@ -88,20 +110,24 @@ impl State {
 
     /// Counts and keeps `finding`; returns `Some(suppressed)` if its event
     /// should be emitted (with the number withheld since the last one for
-    /// the same key), `None` if the rate limiter withholds it.
+    /// the same kind and key, or for growth the same thread), `None` if the
+    /// rate limiter withholds it.
     pub(crate) fn record(&mut self, finding: &Finding) -> Option<u64> {
         self.counts.add(finding.kind);
-        self.thread_tally
-            .entry(finding.thread.id)
-            .or_insert_with(|| (finding.thread.clone(), Counts::default()))
-            .1
-            .add(finding.kind);
+        let max = self.max_tallied;
+        if let Some(counts) = tally(&mut self.thread_tally, max, finding.thread.id, || {
+            finding.thread.clone()
+        }) {
+            counts.add(finding.kind);
+        } else {
+            self.untallied.thread_findings += 1;
+        }
         if let Some(key) = finding.key {
-            self.key_tally
-                .entry(key.id)
-                .or_insert_with(|| (key, Counts::default()))
-                .1
-                .add(finding.kind);
+            if let Some(counts) = tally(&mut self.key_tally, max, key.id, || key) {
+                counts.add(finding.kind);
+            } else {
+                self.untallied.key_findings += 1;
+            }
         }
         if self.kept.len() < MAX_KEPT {
             self.kept.push(finding.clone());
@@ -135,18 +161,39 @@ impl State {
         }
     }
 
-    /// Remembers that `task` left the value bound at `set_at`.
+    /// Forgets the rate limiter's entries whose window is over at `now`
+    /// (an entry is recreated by the key's next finding), except those with
+    /// withheld events that the key's next event is to report, unless there
+    /// are too many of those (the withheld events stay counted in the totals).
+    pub(crate) fn prune_rate(&mut self, now: Instant) {
+        let window = self.rate_window;
+        let expired = |r: &Rate| now.saturating_duration_since(r.window_start) >= window;
+        self.rate.retain(|_, r| !expired(r) || r.suppressed > 0);
+        if self.rate.len() > MAX_RATE_ENTRIES {
+            self.rate.retain(|_, r| !expired(r));
+        }
+    }
+
+    /// Remembers that `left_by.task` left the value of `key` bound on `thread`
+    /// by the bind `left_by.bind_seq`.
     pub(crate) fn remember_left_by(&mut self, thread: u64, key: u64, left_by: LeftBy) {
         if self.left_by.len() < MAX_LEFT_BY || self.left_by.contains_key(&(thread, key)) {
             self.left_by.insert((thread, key), left_by);
         }
     }
 
-    /// Whether an audited task end already reported the value bound at `set_at`.
-    pub(crate) fn already_reported(&self, thread: u64, key: u64, set_at: Instant) -> bool {
+    /// The task an audited task end saw leave the value of `key` bound on
+    /// `thread` by the bind `bind_seq`, if one did.
+    pub(crate) fn left_by(&self, thread: u64, key: u64, bind_seq: u64) -> Option<&LeftBy> {
         self.left_by
             .get(&(thread, key))
-            .is_some_and(|l| l.set_at == set_at)
+            .filter(|l| l.bind_seq == bind_seq)
+    }
+
+    /// Whether an audited task end already reported the value of `key`
+    /// bound on `thread` by the bind `bind_seq`.
+    pub(crate) fn already_reported(&self, thread: u64, key: u64, bind_seq: u64) -> bool {
+        self.left_by(thread, key, bind_seq).is_some()
     }
 
     /// Forgets everything about a thread that stopped.
@@ -155,6 +202,33 @@ impl State {
         self.stranded_reported.retain(|(t, _)| *t != thread);
         self.growth_flagged.remove(&thread);
     }
+}
+
+/// Findings that count in the totals but in no per-thread or per-key tally
+/// (past [`MAX_TALLIED`] threads or keys with findings).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Untallied {
+    pub(crate) thread_findings: u64,
+    pub(crate) key_findings: u64,
+}
+
+/// `id`'s counts in `tally`, added (named by `info`) if it has fewer than
+/// `max` entries.
+fn tally<I>(
+    tally: &mut HashMap<u64, (I, Counts)>,
+    max: usize,
+    id: u64,
+    info: impl FnOnce() -> I,
+) -> Option<&mut Counts> {
+    if tally.len() >= max && !tally.contains_key(&id) {
+        return None;
+    }
+    Some(
+        &mut tally
+            .entry(id)
+            .or_insert_with(|| (info(), Counts::default()))
+            .1,
+    )
 }
 
 #[cfg(test)]
@@ -192,5 +266,45 @@ mod tests {
         assert_eq!(state.suppressed, 2);
         assert_eq!(state.kept.len(), 6);
         assert_eq!(state.key_tally[&key_a.id()].1.unreleased, 5);
+    }
+
+    #[test]
+    fn expired_rate_entries_are_pruned_unless_they_owe_a_count() {
+        let quiet = ThreadLocal::<u8>::new().named("QUIET");
+        let loud = ThreadLocal::<u8>::new().named("LOUD");
+        let mut state = State::new(1, Duration::from_secs(10));
+        let t0 = Instant::now();
+        state.record(&finding(quiet.info(), t0));
+        state.record(&finding(loud.info(), t0));
+        assert_eq!(state.record(&finding(loud.info(), t0)), None);
+        state.prune_rate(t0 + Duration::from_secs(5));
+        assert_eq!(state.rate.len(), 2, "windows still open");
+        state.prune_rate(t0 + Duration::from_secs(10));
+        assert_eq!(state.rate.len(), 1, "only LOUD owes a withheld count");
+        assert_eq!(
+            state.record(&finding(loud.info(), t0 + Duration::from_secs(11))),
+            Some(1)
+        );
+        state.prune_rate(t0 + Duration::from_secs(30));
+        assert!(state.rate.is_empty());
+    }
+
+    #[test]
+    fn tallies_are_capped_but_totals_count_everything() {
+        let keys: Vec<_> = (0..3).map(|_| ThreadLocal::<u8>::new()).collect();
+        let mut state = State::new(100, Duration::from_secs(10));
+        state.max_tallied = 2;
+        let t0 = Instant::now();
+        for key in &keys {
+            state.record(&finding(key.info(), t0));
+            state.record(&finding(key.info(), t0));
+        }
+        assert_eq!(state.counts.unreleased, 6);
+        assert_eq!(state.key_tally.len(), 2);
+        assert!(!state.key_tally.contains_key(&keys[2].id()));
+        assert_eq!(state.untallied.key_findings, 2);
+        // One thread: tallied.
+        assert_eq!(state.thread_tally[&1].1.unreleased, 6);
+        assert_eq!(state.untallied.thread_findings, 0);
     }
 }

@@ -1,12 +1,13 @@
 //! [`Summary`]: per thread and per key, what is held now and what was found.
 
 use core::fmt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tl_core::KeyInfo;
 use tl_core::registry::{ThreadInfo, ThreadSnapshot};
 
 use crate::finding::FindingKind;
+use crate::state::Untallied;
 
 /// Findings counted by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,6 +104,14 @@ pub struct Summary {
     pub findings: Counts,
     /// Finding events withheld by the rate limiter (the findings still count).
     pub suppressed: u64,
+    /// Findings on threads left out of [`threads`](Self::threads): the
+    /// auditor tallies findings for the first 10,000 threads that have one
+    /// (keeping memory bounded in a process that keeps starting threads);
+    /// later threads' findings count only in [`findings`](Self::findings).
+    pub untallied_thread_findings: u64,
+    /// Findings for keys left out of [`keys`](Self::keys), likewise past the
+    /// first 10,000 keys with a finding.
+    pub untallied_key_findings: u64,
 }
 
 impl Summary {
@@ -131,6 +140,7 @@ impl Summary {
         snapshots: &[ThreadSnapshot],
         thread_tally: &HashMap<u64, (ThreadInfo, Counts)>,
         key_tally: &HashMap<u64, (KeyInfo, Counts)>,
+        untallied: Untallied,
         findings: Counts,
         suppressed: u64,
     ) -> Self {
@@ -170,8 +180,9 @@ impl Summary {
             }
             threads.push(t);
         }
+        let registered: HashSet<u64> = snapshots.iter().map(|s| s.thread.id).collect();
         for (id, (info, counts)) in thread_tally {
-            if !snapshots.iter().any(|s| s.thread.id == *id) {
+            if !registered.contains(id) {
                 threads.push(ThreadSummary {
                     thread: info.clone(),
                     alive: false,
@@ -202,6 +213,8 @@ impl Summary {
             keys,
             findings,
             suppressed,
+            untallied_thread_findings: untallied.thread_findings,
+            untallied_key_findings: untallied.key_findings,
         }
     }
 }
@@ -242,6 +255,13 @@ impl fmt::Display for Summary {
                 )?;
             }
         }
+        if self.untallied_thread_findings > 0 {
+            writeln!(
+                f,
+                "  ... and {} finding(s) on threads not listed (past 10,000 threads with findings)",
+                self.untallied_thread_findings
+            )?;
+        }
         if !self.keys.is_empty() {
             writeln!(
                 f,
@@ -259,6 +279,13 @@ impl fmt::Display for Summary {
                     k.findings.total()
                 )?;
             }
+        }
+        if self.untallied_key_findings > 0 {
+            writeln!(
+                f,
+                "  ... and {} finding(s) for keys not listed (past 10,000 keys with findings)",
+                self.untallied_key_findings
+            )?;
         }
         Ok(())
     }

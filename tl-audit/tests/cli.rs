@@ -120,7 +120,11 @@ fn findings_are_printed_as_a_table_and_exit_1() {
         assert!(row.contains(cell), "{cell} missing in {row}");
     }
     assert!(
-        stdout.contains("1 thread-local leak finding(s): 1 unreleased"),
+        stdout.contains("1 thread-local leak finding event(s) logged: 1 unreleased"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the auditor's shutdown summary: 1 finding(s) in total (0 stranded, 1 unreleased, 0 growth)"),
         "{stdout}"
     );
 }
@@ -131,7 +135,10 @@ fn a_clean_log_exits_0() {
     let path = tmp.file("clean.json", clean_log().as_bytes());
     let (code, stdout, _) = check(&path);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("no thread-local leak findings"), "{stdout}");
+    assert!(
+        stdout.contains("no thread-local leak finding events"),
+        "{stdout}"
+    );
 }
 
 #[test]

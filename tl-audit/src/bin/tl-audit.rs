@@ -10,17 +10,22 @@ use std::process::ExitCode;
 use tl_audit::check::{CheckOptions, check, render_table};
 
 const USAGE: &str = "\
-Usage: tl-audit check [--allow-empty] FILE
+Usage: tl-audit check [--allow-empty] [--] FILE
 
 Reads JSON lines written by tracing-subscriber's JSON formatter (FILE, or -
-for standard input), prints the thread-local leak findings of target
-tl_audit as a table, and exits with:
+for standard input), prints the thread-local leak finding events of target
+tl_audit as a table with their count, and the auditor's final counts from
+its shutdown summary (which include findings whose events the rate limiter
+withheld; a note on standard error says when the log has no such summary).
+Exits with:
   0  no finding
-  1  at least one finding
-  2  unreadable input (the line is named) or bad usage
+  1  at least one finding (logged, or counted by a shutdown summary)
+  2  unreadable input (the line is named), no event at all, or bad usage
 
 Options:
   --allow-empty  accept an input with no event (exit 0)
+  --             end of options: the next argument is FILE even if it
+                 starts with -
   -h, --help     print this help
   -V, --version  print the version
 ";
@@ -51,16 +56,32 @@ fn run(args: &[OsString]) -> Result<u8, String> {
     }
     let mut options = CheckOptions::default();
     let mut file = None;
+    let mut options_ended = false;
     for arg in args {
         match arg.to_str() {
-            Some("--allow-empty") => options = options.allow_empty(true),
-            Some("-h" | "--help") => return Ok(print(USAGE)),
-            Some(flag) if flag.starts_with("--") => {
-                return Err(format!("unknown option {flag:?}\n\n{USAGE}"));
+            _ if options_ended => {}
+            Some("--") => {
+                options_ended = true;
+                continue;
             }
-            _ if file.is_some() => return Err(format!("more than one FILE given\n\n{USAGE}")),
-            _ => file = Some(arg),
+            Some("--allow-empty") => {
+                options = options.allow_empty(true);
+                continue;
+            }
+            Some("-h" | "--help") => return Ok(print(USAGE)),
+            // `-` alone is standard input; anything else with a leading dash
+            // is an option, known or not (a file named like one goes after `--`).
+            Some(flag) if flag.starts_with('-') && flag != "-" => {
+                return Err(format!(
+                    "unknown option {flag:?} (for a FILE named so, put `--` before it)\n\n{USAGE}"
+                ));
+            }
+            _ => {}
         }
+        if file.is_some() {
+            return Err(format!("more than one FILE given\n\n{USAGE}"));
+        }
+        file = Some(arg);
     }
     let Some(file) = file else {
         return Err(format!("missing FILE\n\n{USAGE}"));
@@ -73,15 +94,27 @@ fn run(args: &[OsString]) -> Result<u8, String> {
         check(BufReader::new(opened), &options)
     }
     .map_err(|e| format!("{shown}: {e}"))?;
-    if outcome.findings.is_empty() {
-        print(&format!(
-            "{shown}: no thread-local leak findings in {} event(s)\n",
+    let mut out = if outcome.findings.is_empty() {
+        format!(
+            "{shown}: no thread-local leak finding events in {} event(s)\n",
             outcome.events
-        ));
+        )
     } else {
-        print(&render_table(&outcome.findings));
+        render_table(&outcome.findings)
+    };
+    match outcome.totals {
+        Some(totals) => out.push_str(&format!("{totals}\n")),
+        None => note(&format!(
+            "{shown}: the auditor's shutdown summary is missing (a tl_audit event with summary=\"total\" and shutdown=true): the log may be cut short or filtered, or the auditor never shut down, so findings whose events were withheld or lost are not counted"
+        )),
     }
+    print(&out);
     Ok(outcome.exit_status())
+}
+
+/// Writes a note to standard error (ignoring failures, as [`print`] does).
+fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "tl-audit: note: {text}");
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error worth
