@@ -250,3 +250,37 @@ fn bad_usage_and_missing_files_exit_2() {
         format!("tl-audit {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn quiet_prints_nothing_and_a_dashed_file_name_follows_double_dash() {
+    let tmp = TempDir::new("quiet");
+    let leaky = tmp.file("-leaky.json", leaky_log().as_bytes());
+    let clean = tmp.file("clean.json", clean_log().as_bytes());
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tl-audit"));
+        let out = command.current_dir(&tmp.0).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[
+        "check".as_ref(),
+        "-q".as_ref(),
+        "--".as_ref(),
+        "-leaky.json".as_ref(),
+    ]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (Some(1), "", ""));
+    let (code, stdout, _) = run(&["check".as_ref(), "--quiet".as_ref(), clean.as_os_str()]);
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    // Without `--`, the name reads as an unknown option.
+    let (code, _, stderr) = run(&["check".as_ref(), "-leaky.json".as_ref()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("put `--` before it"), "{stderr}");
+    // Errors are still printed.
+    let (code, _, stderr) = run(&["check".as_ref(), "-q".as_ref(), "missing.json".as_ref()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot open"), "{stderr}");
+    assert!(leaky.exists());
+}

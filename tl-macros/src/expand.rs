@@ -62,16 +62,18 @@ pub(crate) fn handler(handler: Handler) -> TokenStream {
         |name| quote!(#name),
     );
     let task_var = Ident::new("__tl_task", Span::mixed_site());
-    // `enter` records its caller: spanned on the function's name, the task
-    // is reported as declared there.
-    let enter = quote_spanned!(sig.ident.span()=> ::tl_core::__private::TaskScope::enter);
+    // `enter` records its caller, the call's span (a `#[track_caller]`
+    // location is that of the whole call expression): spanned on the
+    // function's name, the task is reported as declared there.
+    let enter =
+        quote_spanned!(sig.ident.span()=> ::tl_core::__private::TaskScope::enter(#task_name));
     let guards = keys.iter().enumerate().map(|(i, key)| guard(i, key));
 
     quote! {
         #(#outer)*
         #vis #sig {
             #(#inner)*
-            let #task_var = #enter(#task_name);
+            let #task_var = #enter;
             #(#guards)*
             #block
         }

@@ -17,13 +17,13 @@ pub struct AuditSettings {
     /// How long a dead key's value may sit on a thread before it is reported
     /// as stranded. Also the rate limiter's window (see [`install`](Self::install)).
     pub grace: Duration,
-    /// Events per key per window; the rest are counted, not logged.
+    /// Events per kind and key per window; the rest are counted, not logged.
     pub events_per_window: u32,
 }
 
 impl AuditSettings {
     /// The demo's settings: scans every 100 ms, a 1 s grace period, at most
-    /// 4 events per key per second (one per pooled thread).
+    /// 4 events per kind and key per second (one per pooled thread).
     pub fn new(mode: Mode) -> Self {
         Self {
             mode,
@@ -36,11 +36,9 @@ impl AuditSettings {
 
     /// Installs the auditor.
     ///
-    /// The rate limiter counts events per key, whatever their kind, so a
-    /// key's unreleased findings could use up the budget its stranded ones
-    /// need. Its window is the grace period: a value is stranded by a reload
-    /// that follows the key's last unreleased finding, and is found a grace
-    /// period after it, so the stranded findings always open a new window.
+    /// The rate limiter's budget is per kind and key, so a key's many
+    /// unreleased findings never withhold its stranded ones; its window is
+    /// the grace period, so each reload's stranded values are logged.
     ///
     /// # Errors
     /// If another auditor is installed, or `TL_AUDIT` is invalid.

@@ -18,7 +18,7 @@ const PROGRESS_MIN_REQUESTS: usize = 100;
 
 const TABLE_NOTES: &str = "\
 stuck: checked out of the pool after the load, with no request in flight, so
-held by thread-locals on idle pooled threads. Run as a previous user: orders
+held by thread-locals on idle pooled threads. Placed as a previous user: orders
 sent without an x-user header that were placed anyway, for the user an
 earlier request left bound on the thread.
 ";

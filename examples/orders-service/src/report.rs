@@ -75,7 +75,7 @@ const ROWS: [Row; 15] = [
     row("pool connections stuck on threads", |r| {
         format!("{} of {}", r.stuck_connections, r.pool_size)
     }),
-    row("no-user requests run as a previous user", |r| {
+    row("no-user orders placed as a previous user", |r| {
         r.ran_as_previous_user.to_string()
     }),
     row("findings: unreleased", |r| {
@@ -183,20 +183,20 @@ mod tests {
     fn side_by_side_table() {
         let table = render_table(&[run(Variant::Buggy), run(Variant::Fixed)]);
         let expected = [
-            "                                             buggy      fixed",
-            "requests                                       400        400",
-            "  ok (201 created)                              40        280",
-            "  failed                                       360        120",
-            "    out of stock (409)                           9         80",
-            "    unauthenticated (401)                        3         40",
-            "    pool exhausted (503)                       348          0",
-            "latency p50                                51.3 ms    0.87 ms",
-            "latency p99                                 1.20 s    3.00 ms",
-            "pool connections stuck on threads           4 of 4     0 of 4",
-            "no-user requests run as a previous user          5          0",
-            "findings: unreleased                           371          0",
-            "findings: stranded                               8          0",
-            "audit mode (exit status)                  full (0)   full (0)",
+            "                                              buggy      fixed",
+            "requests                                        400        400",
+            "  ok (201 created)                               40        280",
+            "  failed                                        360        120",
+            "    out of stock (409)                            9         80",
+            "    unauthenticated (401)                         3         40",
+            "    pool exhausted (503)                        348          0",
+            "latency p50                                 51.3 ms    0.87 ms",
+            "latency p99                                  1.20 s    3.00 ms",
+            "pool connections stuck on threads            4 of 4     0 of 4",
+            "no-user orders placed as a previous user          5          0",
+            "findings: unreleased                            371          0",
+            "findings: stranded                                8          0",
+            "audit mode (exit status)                   full (0)   full (0)",
         ]
         .map(|line| format!("{line}\n"))
         .concat();
@@ -218,7 +218,7 @@ mod tests {
         let mut lone = run(Variant::Fixed);
         lone.p50 = None;
         let table = render_table(&[lone]);
-        let label_width = "no-user requests run as a previous user".len();
+        let label_width = "no-user orders placed as a previous user".len();
         let value_column = label_width + 3 + "full (0)".len();
         assert!(
             table.starts_with(&format!("{:>value_column$}\n", "fixed")),

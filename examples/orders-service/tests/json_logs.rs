@@ -106,5 +106,8 @@ fn a_fixed_runs_json_log_passes_tl_audit_check() {
     let checked = check(&log);
     let said = String::from_utf8_lossy(&checked.stdout);
     assert_eq!(checked.status.code(), Some(0), "{said}\n{checked:?}");
-    assert!(said.contains("no thread-local leak finding events"), "{said}");
+    assert!(
+        said.contains("no thread-local leak finding events"),
+        "{said}"
+    );
 }

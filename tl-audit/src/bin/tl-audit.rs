@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use tl_audit::check::{CheckOptions, check, render_table};
 
 const USAGE: &str = "\
-Usage: tl-audit check [--allow-empty] [--] FILE
+Usage: tl-audit check [-q] [--allow-empty] [--] FILE
 
 Reads JSON lines written by tracing-subscriber's JSON formatter (FILE, or -
 for standard input), prints the thread-local leak finding events of target
@@ -24,6 +24,7 @@ Exits with:
 
 Options:
   --allow-empty  accept an input with no event (exit 0)
+  -q, --quiet    print nothing but errors: the exit status tells
   --             end of options: the next argument is FILE even if it
                  starts with -
   -h, --help     print this help
@@ -57,6 +58,7 @@ fn run(args: &[OsString]) -> Result<u8, String> {
     let mut options = CheckOptions::default();
     let mut file = None;
     let mut options_ended = false;
+    let mut quiet = false;
     for arg in args {
         match arg.to_str() {
             _ if options_ended => {}
@@ -66,6 +68,10 @@ fn run(args: &[OsString]) -> Result<u8, String> {
             }
             Some("--allow-empty") => {
                 options = options.allow_empty(true);
+                continue;
+            }
+            Some("-q" | "--quiet") => {
+                quiet = true;
                 continue;
             }
             Some("-h" | "--help") => return Ok(print(USAGE)),
@@ -94,6 +100,9 @@ fn run(args: &[OsString]) -> Result<u8, String> {
         check(BufReader::new(opened), &options)
     }
     .map_err(|e| format!("{shown}: {e}"))?;
+    if quiet {
+        return Ok(outcome.exit_status());
+    }
     let mut out = if outcome.findings.is_empty() {
         format!(
             "{shown}: no thread-local leak finding events in {} event(s)\n",
