@@ -14,7 +14,7 @@
 //! other JSON objects are skipped, so a JSON file that holds no event is an
 //! error, not a clean log. A finding is a `tl_audit` event with a `kind`
 //! field, or, in a log written without targets (`with_target(false)`), an
-//! event whose message starts with [`LEAK_PREFIX`](crate::LEAK_PREFIX) and
+//! event whose message starts with [`LEAK_PREFIX`] and
 //! that has a `kind`. Other events are skipped, except the `total` event of
 //! the auditor's shutdown summary, whose counts are read into
 //! [`CheckOutcome::totals`]: the rate limiter withholds some finding events

@@ -173,6 +173,31 @@ pub mod __private {
         key.guard()
     }
 
+    /// What `#[derive(ThreadLocalScoped)]` implements: the guards of the
+    /// type's `#[thread_local_scoped]` fields, which handlers with the
+    /// argument `self` (or no argument) take. A trait, not an inherent
+    /// method, so that a handler on a type without the derive gets an error
+    /// that says what is missing.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` does not derive `ThreadLocalScoped`: `#[thread_local_scoped]` without arguments, or with `self`, cleans up the scoped fields that the derive lists",
+        label = "`{Self}` has no `#[derive(ThreadLocalScoped)]`",
+        note = "derive `ThreadLocalScoped` on `{Self}` and mark its thread-local fields `#[thread_local_scoped]`, or list the keys instead: `#[thread_local_scoped(self.conn)]`"
+    )]
+    pub trait ScopedFields {
+        /// The fields' guards, dropped in reverse order of creation.
+        type Guards;
+
+        /// Names each field's key and guards it.
+        fn __thread_local_scoped_guards(&self) -> Self::Guards;
+    }
+
+    /// `#[thread_local_scoped(self)]`'s guards: a function, so that a type
+    /// without the derive is one unmet bound (and one error).
+    #[inline]
+    pub fn scoped_guards<S: ScopedFields + ?Sized>(service: &S) -> S::Guards {
+        service.__thread_local_scoped_guards()
+    }
+
     /// The location of the call: generated with the span of a field or an
     /// argument (`quote_spanned!`), it names that token's file, line and column.
     #[track_caller]

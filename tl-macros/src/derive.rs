@@ -1,10 +1,11 @@
-//! Expansion of `#[derive(ThreadLocalScoped)]`: one hidden inherent method
-//! that names each scoped field's key and returns the fields' guards.
+//! Expansion of `#[derive(ThreadLocalScoped)]`: an implementation of the
+//! hidden trait `ScopedFields`, whose method names each scoped field's key
+//! and returns the fields' guards.
 //!
 //! ```text
-//! impl OrderService {
-//!     #[doc(hidden)]
-//!     pub(crate) fn __thread_local_scoped_guards(&self) -> (Guard<Conn>, Guard<UserId>) {
+//! impl ScopedFields for OrderService {
+//!     type Guards = (Guard<Conn>, Guard<UserId>);
+//!     fn __thread_local_scoped_guards(&self) -> Self::Guards {
 //!         let guard_0 = {
 //!             let key: &ThreadLocal<_> = &self.current_user;
 //!             ThreadLocal::label(key, "OrderService.current_user", Some(here()));
@@ -66,14 +67,11 @@ pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenSt
     let types = fields.iter().rev().map(|field| field.value);
     let rev_vars = vars.iter().rev();
     quote! {
-        impl #impl_generics #service #ty_generics #where_clause {
-            /// Guards for every `#[thread_local_scoped]` field, for
-            /// `#[thread_local_scoped]` handlers; dropping the tuple cleans
-            /// up the fields in reverse order.
-            #[doc(hidden)]
+        impl #impl_generics ::tl_core::__private::ScopedFields for #service #ty_generics #where_clause {
+            type Guards = (#(::tl_core::__private::Guard<#types>,)*);
+
             #[inline]
-            #[allow(dead_code)] // a service may have no guarded handler yet
-            pub(crate) fn #method(&self) -> (#(::tl_core::__private::Guard<#types>,)*) {
+            fn #method(&self) -> Self::Guards {
                 #(#lets)*
                 (#(#rev_vars,)*)
             }

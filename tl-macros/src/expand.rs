@@ -38,8 +38,8 @@ use syn::{AttrStyle, Ident, ItemFn, Path};
 use crate::args::Key;
 use crate::validate::Handler;
 
-/// The name of the method `#[derive(ThreadLocalScoped)]` generates and the
-/// argument `self` (or no argument) calls.
+/// The method of `ScopedFields` that `#[derive(ThreadLocalScoped)]`
+/// implements and the argument `self` (or no argument) calls.
 pub(crate) const SERVICE_GUARDS: &str = "__thread_local_scoped_guards";
 
 pub(crate) fn handler(handler: Handler) -> TokenStream {
@@ -97,8 +97,13 @@ fn guard(index: usize, key: &Key) -> TokenStream {
             typed_guard(&var, &reference, None)
         }
         Key::Service(self_token) => {
-            let method = Ident::new(SERVICE_GUARDS, Span::call_site());
-            quote!(let #var = #self_token.#method();)
+            // Through a bound, not a method call: a type without the derive
+            // is then an unmet bound, and the trait's diagnostic says what
+            // to add. `&self` deref-coerces to `&Self` from `&Self`,
+            // `&mut Self`, `Box<Self>` and `Arc<Self>` receivers alike.
+            let call = quote_spanned!(self_token.span=>
+                ::tl_core::__private::scoped_guards::<Self>(&#self_token));
+            quote!(let #var = #call;)
         }
     }
 }

@@ -213,10 +213,11 @@
 //! way out, the body's own locals drop first, then the guards in reverse
 //! order, then the task scope. A guard holds a key id, not a borrow, so
 //! `&mut self` and `self` by value still compile. For the no-argument form,
-//! the derive generates a hidden inherent method,
-//! `__thread_local_scoped_guards(&self)`, that returns the fields' guards as
-//! a tuple (in reverse order, since a tuple drops first to last), and the
-//! attribute calls it. It names each field's key on every call: once a key
+//! the derive implements a hidden trait whose method,
+//! `__thread_local_scoped_guards(&self)`, returns the fields' guards as a
+//! tuple (in reverse order, since a tuple drops first to last), and the
+//! attribute calls it as `<Self as ..>::__thread_local_scoped_guards`: on a
+//! type without the derive, the error says to add it. It names each field's key on every call: once a key
 //! has a name, `ThreadLocal::label` costs two loads and keeps the name.
 //!
 //! # Beyond the listed keys
@@ -333,8 +334,8 @@ pub fn thread_local_scoped(args: TokenStream, item: TokenStream) -> TokenStream 
 /// declared at the field.
 ///
 /// Marked fields must be `ThreadLocal<T>`, or a `Box`, `Rc` or `Arc` of one.
-/// Generates one hidden inherent method, `__thread_local_scoped_guards`; see
-/// the [crate docs](crate).
+/// Implements one hidden trait, with a method `__thread_local_scoped_guards`;
+/// see the [crate docs](crate).
 ///
 /// ```
 /// use tl_core::ThreadLocal;

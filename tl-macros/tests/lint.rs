@@ -142,6 +142,6 @@ fn every_form_runs() {
     let service = Arc::new(service).handle_all();
     let service = Arc::try_unwrap(service).unwrap_or_else(|_| unreachable!());
     assert_eq!(service.into_count(), 1);
-    let _ = Unit(ThreadLocal::new()).__thread_local_scoped_guards();
+    drop(Unit(ThreadLocal::new()));
     assert!(!CURRENT_USER.is_set() && !keys::REQUEST_ID.is_set());
 }
