@@ -184,17 +184,16 @@ pub mod __private {
         note = "derive `ThreadLocalScoped` on `{Self}` and mark its thread-local fields `#[thread_local_scoped]`, or list the keys instead: `#[thread_local_scoped(self.conn)]`"
     )]
     pub trait ScopedFields {
-        /// The fields' guards, dropped in reverse order of creation.
-        type Guards;
-
-        /// Names each field's key and guards it.
-        fn __thread_local_scoped_guards(&self) -> Self::Guards;
+        /// Names each field's key and guards it; the guards drop in reverse
+        /// order of creation. Opaque, so that a public service may hold
+        /// thread-locals of private types.
+        fn __thread_local_scoped_guards(&self) -> impl Sized + 'static;
     }
 
     /// `#[thread_local_scoped(self)]`'s guards: a function, so that a type
     /// without the derive is one unmet bound (and one error).
     #[inline]
-    pub fn scoped_guards<S: ScopedFields + ?Sized>(service: &S) -> S::Guards {
+    pub fn scoped_guards<S: ScopedFields + ?Sized>(service: &S) -> impl Sized + 'static {
         service.__thread_local_scoped_guards()
     }
 

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! impl ScopedFields for OrderService {
-//!     type Guards = (Guard<Conn>, Guard<UserId>);
-//!     fn __thread_local_scoped_guards(&self) -> Self::Guards {
+//!     // `(Guard<Conn>, Guard<UserId>)`, opaque: `Conn` may be private.
+//!     fn __thread_local_scoped_guards(&self) -> impl Sized {
 //!         let guard_0 = {
 //!             let key: &ThreadLocal<_> = &self.current_user;
 //!             ThreadLocal::label(key, "OrderService.current_user", Some(here()));
@@ -64,14 +64,11 @@ pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenSt
             };
         }
     });
-    let types = fields.iter().rev().map(|field| field.value);
     let rev_vars = vars.iter().rev();
     quote! {
         impl #impl_generics ::tl_core::__private::ScopedFields for #service #ty_generics #where_clause {
-            type Guards = (#(::tl_core::__private::Guard<#types>,)*);
-
             #[inline]
-            fn #method(&self) -> Self::Guards {
+            fn #method(&self) -> impl ::core::marker::Sized + 'static {
                 #(#lets)*
                 (#(#rev_vars,)*)
             }

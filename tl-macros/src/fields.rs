@@ -1,5 +1,5 @@
 //! Validation for `#[derive(ThreadLocalScoped)]`: which fields are scoped,
-//! and the value type of each.
+//! and that each holds a `ThreadLocal`.
 //!
 //! Fields with a mistake are reported and left out; the others are still
 //! returned, so the derive can emit its method and handlers that call it do
@@ -19,8 +19,6 @@ const ATTRIBUTE: &str = "thread_local_scoped";
 pub(crate) struct ScopedField<'a> {
     pub(crate) field: &'a Field,
     pub(crate) member: Member,
-    /// The `T` of its `ThreadLocal<T>`.
-    pub(crate) value: &'a Type,
 }
 
 /// The scoped fields of `input`, and the errors found on the way.
@@ -50,22 +48,18 @@ pub(crate) fn scoped_fields(input: &DeriveInput) -> (Vec<ScopedField<'_>>, Optio
             continue;
         }
         marked_any = true;
-        let Some(value) = thread_local_value(&field.ty) else {
+        if thread_local_value(&field.ty).is_none() {
             errors.push(syn::Error::new_spanned(
                 &field.ty,
                 diag::FIELD_NOT_THREAD_LOCAL,
             ));
             continue;
-        };
+        }
         let member = field
             .ident
             .clone()
             .map_or_else(|| Member::from(index), Member::Named);
-        scoped.push(ScopedField {
-            field,
-            member,
-            value,
-        });
+        scoped.push(ScopedField { field, member });
     }
     if !marked_any {
         errors.push(syn::Error::new(input.ident.span(), diag::NO_SCOPED_FIELDS));

@@ -216,8 +216,10 @@
 //! the derive implements a hidden trait whose method,
 //! `__thread_local_scoped_guards(&self)`, returns the fields' guards as a
 //! tuple (in reverse order, since a tuple drops first to last), and the
-//! attribute calls it as `<Self as ..>::__thread_local_scoped_guards`: on a
-//! type without the derive, the error says to add it. It names each field's key on every call: once a key
+//! attribute calls it through a `Self: ScopedFields` bound: on a type
+//! without the derive, the error says to add it. (So the bound is on
+//! `Self`: a handle that derefs to a service lists the fields it cleans up,
+//! `#[thread_local_scoped(self.conn)]`, instead of using `self`.) It names each field's key on every call: once a key
 //! has a name, `ThreadLocal::label` costs two loads and keeps the name.
 //!
 //! # Beyond the listed keys
