@@ -120,7 +120,7 @@ impl Auditor {
         let on = config.mode != Mode::Off;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(config.rate_events, config.rate_window)),
-            notices: Mutex::new(on.then(death::subscribe)),
+            notices: Mutex::new(on.then(death::subscribe_remote)),
             scan_lock: Mutex::new(()),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -317,10 +317,11 @@ impl Shared {
             .unwrap_or_default();
         let notices_lost = {
             let mut state = self.lock_state();
-            // Only keys whose values other threads held when they died can
-            // have stranded values: the rest need no memory (a burst of
-            // short-lived keys would otherwise fill this map).
-            for notice in notices.into_iter().filter(|n| n.remote_entries > 0) {
+            // The subscription is to keys whose values other threads held
+            // when they died: only those can have stranded values (and a
+            // burst of short-lived local keys can neither fill this map nor
+            // overflow the queue).
+            for notice in notices {
                 state.died_at.insert(notice.key.id, notice.died_at);
             }
             let grew = lost > state.notices_lost;

@@ -184,6 +184,15 @@ pub enum CheckError {
         /// What it is instead (`"an array"`, `"a number"`, ...).
         found: &'static str,
     },
+    /// The `total` event of an auditor's shutdown summary has a count that
+    /// is missing or not a non-negative integer, or counts by kind that do
+    /// not add up to its `findings`: its verdict cannot be trusted.
+    BadSummary {
+        /// The line.
+        line: usize,
+        /// The field at fault.
+        field: &'static str,
+    },
 }
 
 impl fmt::Display for CheckError {
@@ -218,6 +227,10 @@ impl fmt::Display for CheckError {
             Self::NotObject { line, found } => write!(
                 f,
                 "line {line}: expected a JSON object (one tracing event), found {found}"
+            ),
+            Self::BadSummary { line, field } => write!(
+                f,
+                "line {line}: the auditor's shutdown summary has a bad `{field}` (missing, not a non-negative integer, or not the sum of the counts by kind); was the log rewritten?"
             ),
         }
     }
@@ -306,10 +319,14 @@ pub fn check(mut input: impl BufRead, options: &CheckOptions) -> Result<CheckOut
             }) => {
                 let totals = outcome.totals.get_or_insert_with(AuditTotals::default);
                 totals.summaries += 1;
-                totals.findings.stranded += findings.stranded;
-                totals.findings.unreleased += findings.unreleased;
-                totals.findings.growth += findings.growth;
-                totals.suppressed += suppressed;
+                let sum = &mut totals.findings;
+                sum.stranded = sum.stranded.saturating_add(findings.stranded);
+                sum.unreleased = sum.unreleased.saturating_add(findings.unreleased);
+                sum.growth = sum.growth.saturating_add(findings.growth);
+                totals.suppressed = totals.suppressed.saturating_add(suppressed);
+            }
+            Some(AuditEvent::BadSummary(field)) => {
+                return Err(CheckError::BadSummary { line, field });
             }
             None => {}
         }
@@ -405,6 +422,8 @@ enum AuditEvent {
         findings: Counts,
         suppressed: u64,
     },
+    /// A shutdown summary's `total` event with this field bad.
+    BadSummary(&'static str),
 }
 
 /// The finding or the shutdown totals in one event, if it is a `tl_audit`
@@ -438,16 +457,24 @@ fn audit_event(mut event: Map<String, Value>) -> Option<AuditEvent> {
     if !(is_total && ours(SUMMARY_PREFIX)) {
         return None;
     }
-    let count = |name: &str| fields.get(name).and_then(Value::as_u64).unwrap_or(0);
-    let findings = Counts {
-        stranded: count("stranded"),
-        unreleased: count("unreleased"),
-        growth: count("growth"),
+    // A verdict rests on these: a count that cannot be read fails the check
+    // rather than counting as 0.
+    let count = |name: &'static str| fields.get(name).and_then(Value::as_u64).ok_or(name);
+    let read = || -> Result<AuditEvent, &'static str> {
+        let findings = Counts {
+            stranded: count("stranded")?,
+            unreleased: count("unreleased")?,
+            growth: count("growth")?,
+        };
+        if count("findings")? != findings.total() {
+            return Err("findings");
+        }
+        Ok(AuditEvent::ShutdownTotals {
+            findings,
+            suppressed: count("suppressed")?,
+        })
     };
-    Some(AuditEvent::ShutdownTotals {
-        findings,
-        suppressed: count("suppressed"),
-    })
+    Some(read().unwrap_or_else(AuditEvent::BadSummary))
 }
 
 /// The finding in a finding event's fields.
@@ -793,6 +820,41 @@ mod tests {
         // Another target's "summary" is not the auditor's.
         let foreign = SHUTDOWN.replace(r#""target":"tl_audit""#, r#""target":"billing""#);
         assert_eq!(run(foreign.as_bytes()).unwrap().totals, None);
+    }
+
+    /// A summary whose counts cannot be read or do not add up fails the
+    /// check (exit 2), rather than counting as 0 findings.
+    #[test]
+    fn bad_shutdown_summaries_are_errors() {
+        for (from, to, field) in [
+            (r#""stranded":1"#, r#""stranded":"1""#, "stranded"),
+            (r#""unreleased":6"#, r#""unreleased":-6"#, "unreleased"),
+            (r#""growth":0,"#, "", "growth"),
+            (r#""findings":7"#, r#""findings":2"#, "findings"),
+            (r#""suppressed":5"#, r#""suppressed":5.5"#, "suppressed"),
+        ] {
+            let input = format!("{FINDING}\n{}\n", SHUTDOWN.replace(from, to));
+            match run(input.as_bytes()) {
+                Err(CheckError::BadSummary { line: 2, field: f }) => assert_eq!(f, field),
+                other => panic!("{from} -> {to}: {other:?}"),
+            }
+        }
+    }
+
+    /// Counts near `u64::MAX` saturate: no overflow panic, no wrap to 0.
+    #[test]
+    fn huge_summary_counts_saturate() {
+        let max = u64::MAX;
+        let huge = SHUTDOWN
+            .replace(r#""stranded":1"#, &format!(r#""stranded":{max}"#))
+            .replace(r#""unreleased":6"#, r#""unreleased":0"#)
+            .replace(r#""findings":7"#, &format!(r#""findings":{max}"#));
+        let input = format!("{huge}\n{huge}\n");
+        let outcome = run(input.as_bytes()).unwrap();
+        let totals = outcome.totals.unwrap();
+        assert_eq!(totals.findings.stranded, max);
+        assert_eq!(totals.findings.total(), max);
+        assert_eq!(outcome.exit_status(), 1);
     }
 
     #[test]

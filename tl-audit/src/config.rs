@@ -186,8 +186,10 @@ impl AuditorBuilder {
     /// are not blamed on them.
     ///
     /// Off, the auditor tells an earlier death by its missing death notice.
-    /// If more than 65,536 keys die between two scans, tl-core drops the
-    /// oldest notices; a scan that sees notices were lost then reports the
+    /// If more than 65,536 keys die between two scans while other threads
+    /// hold their values (keys used on one thread only are not queued),
+    /// tl-core drops the oldest notices; a scan that sees notices were lost
+    /// then reports the
     /// stale values of keys without a notice as if this were on (the value
     /// of a key that died during the auditor's watch must not go unreported).
     pub fn report_earlier_deaths(mut self, yes: bool) -> Self {

@@ -22,6 +22,9 @@ pub(crate) const MAX_TALLIED: usize = MAX_KEPT;
 /// Rate-limiter entries kept with withheld events to report; past this
 /// many, expired ones go even with their count (it stays in the totals).
 const MAX_RATE_ENTRIES: usize = 65_536;
+/// Rate-limiter size at which a finding recorded between scans prunes it
+/// (task ends record findings without a scan: a manual auditor may never scan).
+const RATE_PRUNE_MIN: usize = 1024;
 
 /// The task an audited task end saw leave a value, to name it if the value
 /// is later stranded, and so that a worker stop does not report it again.
@@ -69,6 +72,11 @@ pub(crate) struct State {
     rate: HashMap<RateKey, Rate>,
     rate_events: u32,
     rate_window: Duration,
+    /// The rate limiter's size that makes [`record`](Self::record) prune it:
+    /// twice its size after the last prune, so pruning stays amortised O(1).
+    rate_prune_at: usize,
+    /// [`RATE_PRUNE_MIN`] (lowered by unit tests).
+    rate_prune_min: usize,
     /// Findings per thread, for the first [`MAX_TALLIED`] threads with one.
     pub(crate) thread_tally: HashMap<u64, (ThreadInfo, Counts)>,
     /// Findings per key, for the first [`MAX_TALLIED`] keys with one.
@@ -96,6 +104,8 @@ impl State {
             rate: HashMap::new(),
             rate_events,
             rate_window,
+            rate_prune_at: RATE_PRUNE_MIN,
+            rate_prune_min: RATE_PRUNE_MIN,
             thread_tally: HashMap::new(),
             key_tally: HashMap::new(),
             untallied: Untallied::default(),
@@ -151,14 +161,19 @@ impl State {
             rate.window_start = finding.found_at;
             rate.emitted = 0;
         }
-        if rate.emitted < self.rate_events {
+        let emit = if rate.emitted < self.rate_events {
             rate.emitted += 1;
             Some(core::mem::take(&mut rate.suppressed))
         } else {
             rate.suppressed += 1;
             self.suppressed += 1;
             None
+        };
+        if self.rate.len() > self.rate_prune_at {
+            self.prune_rate(finding.found_at);
+            self.rate_prune_at = (self.rate.len() * 2).max(self.rate_prune_min);
         }
+        emit
     }
 
     /// Forgets the rate limiter's entries whose window is over at `now`
@@ -287,6 +302,23 @@ mod tests {
         );
         state.prune_rate(t0 + Duration::from_secs(30));
         assert!(state.rate.is_empty());
+    }
+
+    /// Task ends record findings without a scan: the rate limiter must not
+    /// grow with every key that ever had one.
+    #[test]
+    fn records_between_scans_prune_the_rate_limiter() {
+        let mut state = State::new(1, Duration::from_millis(10));
+        let min = 16;
+        (state.rate_prune_at, state.rate_prune_min) = (min, min);
+        let t0 = Instant::now();
+        let keys: Vec<_> = (0..8 * min).map(|_| ThreadLocal::<u8>::new()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            // One finding per key, each in a window of its own.
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            assert_eq!(state.record(&finding(key.info(), at)), Some(0));
+            assert!(state.rate.len() <= min + 1, "{}", state.rate.len());
+        }
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub struct Counts {
 impl Counts {
     /// All findings.
     pub fn total(&self) -> u64 {
-        self.stranded + self.unreleased + self.growth
+        // Saturating: counts read from a log may be anything.
+        self.stranded
+            .saturating_add(self.unreleased)
+            .saturating_add(self.growth)
     }
 
     /// The count of one kind.

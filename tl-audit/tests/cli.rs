@@ -278,6 +278,15 @@ fn quiet_prints_nothing_and_a_dashed_file_name_follows_double_dash() {
     let (code, _, stderr) = run(&["check".as_ref(), "-leaky.json".as_ref()]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("put `--` before it"), "{stderr}");
+    // Nor does a name that is not UTF-8.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let odd = std::ffi::OsStr::from_bytes(b"-\xff.json");
+        let (code, _, stderr) = run(&["check".as_ref(), odd]);
+        assert_eq!(code, Some(2));
+        assert!(stderr.contains("unknown option"), "{stderr}");
+    }
     // Errors are still printed.
     let (code, _, stderr) = run(&["check".as_ref(), "-q".as_ref(), "missing.json".as_ref()]);
     assert_eq!(code, Some(2));

@@ -29,6 +29,8 @@ sync::global! {
 struct Queue {
     notices: VecDeque<DeathNotice>,
     overflowed: u64,
+    /// Only notices with `remote_entries > 0` (see [`subscribe_remote`]).
+    remote_only: bool,
 }
 
 /// A key died.
@@ -61,7 +63,33 @@ pub struct DeathNotices {
 
 /// Subscribes to the notices of every key that dies from now on.
 pub fn subscribe() -> DeathNotices {
-    let queue = Arc::new(Mutex::new(Queue::default()));
+    subscribe_with(false)
+}
+
+/// Subscribes to the notices of keys that die from now on while other
+/// threads hold entries for them (`remote_entries > 0`): the only deaths
+/// that can strand a value. Keys that die with no entry elsewhere (a burst
+/// of short-lived keys used on one thread) take no room in the queue, so
+/// they cannot push out, and lose, the notices that matter.
+///
+/// ```
+/// use tl_core::{ThreadLocal, death};
+///
+/// let notices = death::subscribe_remote();
+/// let key = ThreadLocal::new();
+/// key.set(1);
+/// drop(key); // its only value was this thread's: no notice
+/// assert!(notices.try_recv().is_none());
+/// ```
+pub fn subscribe_remote() -> DeathNotices {
+    subscribe_with(true)
+}
+
+fn subscribe_with(remote_only: bool) -> DeathNotices {
+    let queue = Arc::new(Mutex::new(Queue {
+        remote_only,
+        ..Queue::default()
+    }));
     let mut subscribers = lock(&SUBSCRIBERS);
     subscribers.retain(|s| s.strong_count() > 0);
     subscribers.push(Arc::downgrade(&queue));
@@ -120,6 +148,9 @@ fn publish_to_subscribers(key: &KeyShared, remote_entries: usize) {
     };
     for subscriber in lock(&SUBSCRIBERS).iter().filter_map(Weak::upgrade) {
         let mut queue = lock(&subscriber);
+        if queue.remote_only && remote_entries == 0 {
+            continue;
+        }
         if queue.notices.len() == CAPACITY {
             queue.notices.pop_front();
             queue.overflowed += 1;

@@ -194,3 +194,36 @@ fn remote_entries_ignores_own_entry_during_exit() {
         "no other thread had an entry: (key, remote_entries) {counts:?}"
     );
 }
+
+/// `subscribe_remote` queues only deaths that can strand a value, so a
+/// burst of short-lived local keys cannot overflow it.
+#[test]
+fn remote_subscribers_get_only_deaths_with_remote_entries() {
+    let remote = death::subscribe_remote();
+    let all = death::subscribe();
+    let burst = if cfg!(miri) { 8 } else { 70_000 };
+    let mut local_ids = Vec::new();
+    for i in 0..burst {
+        let key = ThreadLocal::new();
+        key.set(i);
+        local_ids.push(key.id());
+    }
+    assert!(
+        all.overflowed() > 0 || cfg!(miri),
+        "the plain queue overflows"
+    );
+    let tl = Arc::new(ThreadLocal::new().named("death::remote"));
+    let worker = Worker::spawn();
+    let t = tl.clone();
+    worker.run(move || {
+        t.set(7_u32);
+    });
+    let id = tl.id();
+    drop(Arc::into_inner(tl).unwrap());
+    assert_eq!(remote.overflowed(), 0);
+    let notices = remote.drain();
+    assert!(notices.iter().all(|n| n.remote_entries > 0), "{notices:?}");
+    assert!(notices.iter().all(|n| !local_ids.contains(&n.key.id)));
+    assert_eq!(notices.iter().filter(|n| n.key.id == id).count(), 1);
+    drop(worker);
+}

@@ -82,6 +82,11 @@ fn run(args: &[OsString]) -> Result<u8, String> {
                     "unknown option {flag:?} (for a FILE named so, put `--` before it)\n\n{USAGE}"
                 ));
             }
+            None if arg.as_encoded_bytes().starts_with(b"-") => {
+                return Err(format!(
+                    "unknown option {arg:?} (for a FILE named so, put `--` before it)\n\n{USAGE}"
+                ));
+            }
             _ => {}
         }
         if file.is_some() {
