@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::{Worker, capture};
-use tl_audit::{Auditor, Mode};
+use tl_audit::Mode;
 use tl_core::ThreadLocal;
 
 static CONN: ThreadLocal<String> = ThreadLocal::new().named("CONN");
@@ -21,12 +21,7 @@ fn leaky_log() -> String {
     let (dispatch, _layer, json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(target: "my_service", "started");
-        let auditor = Auditor::builder()
-            .mode(Mode::Deny)
-            .ignore_env()
-            .manual()
-            .install()
-            .unwrap();
+        let auditor = common::full_manual().mode(Mode::Deny).install().unwrap();
         let worker = Worker::new("cli-worker");
         worker.run(|| tl_audit::task("handle_checkout", || drop(CONN.set("db".to_owned()))));
         worker.run(|| CONN.remove());
@@ -43,12 +38,7 @@ fn clean_log() -> String {
     let (dispatch, _layer, json) = capture();
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(target: "my_service", "started");
-        let auditor = Auditor::builder()
-            .mode(Mode::Deny)
-            .ignore_env()
-            .manual()
-            .install()
-            .unwrap();
+        let auditor = common::full_manual().mode(Mode::Deny).install().unwrap();
         tl_audit::task("handle_checkout", || drop(CONN.scope("db".to_owned())));
         auditor.finish().unwrap();
     });

@@ -4,9 +4,9 @@
 mod common;
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::capture;
+use common::{capture, wait_for};
 use rayon::prelude::*;
 use tl_audit::FindingKind;
 use tl_core::ThreadLocal;
@@ -14,13 +14,6 @@ use tl_core::ThreadLocal;
 static REQUEST: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST");
 static LEAKED: ThreadLocal<String> = ThreadLocal::new().named("LEAKED");
 static UNWRAPPED: ThreadLocal<u64> = ThreadLocal::new().named("UNWRAPPED");
-
-fn wait_for(what: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !what() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 #[cfg_attr(miri, ignore = "a real thread pool")]

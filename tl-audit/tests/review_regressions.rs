@@ -15,13 +15,10 @@ static CONN: ThreadLocal<u64> = ThreadLocal::new().named("CONN");
 static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
 static TENANT: ThreadLocal<&'static str> = ThreadLocal::new().named("TENANT");
 
+/// A task that leaves `CONN` bound, then a cleanup outside any task.
 fn leak_once(worker: &Worker) {
-    worker.run(|| {
-        tl_audit::task("leaky", || {
-            CONN.set(1);
-        });
-        CONN.remove();
-    });
+    leak_once_without_cleanup(worker);
+    worker.run(|| CONN.remove());
 }
 
 /// A sampled auditor leaves the thread's countdown part way; a full auditor

@@ -3,22 +3,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::capture;
+use common::{capture, wait_for};
 use tl_audit::FindingKind;
 use tl_core::ThreadLocal;
 
 static TENANT: ThreadLocal<String> = ThreadLocal::new().named("TENANT");
 static LEAKED: ThreadLocal<String> = ThreadLocal::new().named("LEAKED");
 static UNWRAPPED: ThreadLocal<u64> = ThreadLocal::new().named("UNWRAPPED");
-
-fn wait_for(what: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !what() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 #[cfg_attr(miri, ignore = "a real runtime")]

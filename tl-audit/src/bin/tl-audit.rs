@@ -77,12 +77,8 @@ fn run(args: &[OsString]) -> Result<u8, String> {
             Some("-h" | "--help") => return Ok(print(USAGE)),
             // `-` alone is standard input; anything else with a leading dash
             // is an option, known or not (a file named like one goes after `--`).
-            Some(flag) if flag.starts_with('-') && flag != "-" => {
-                return Err(format!(
-                    "unknown option {flag:?} (for a FILE named so, put `--` before it)\n\n{USAGE}"
-                ));
-            }
-            None if arg.as_encoded_bytes().starts_with(b"-") => {
+            // (Bytes, so that a name that is not UTF-8 is told the same way.)
+            _ if arg != "-" && arg.as_encoded_bytes().starts_with(b"-") => {
                 return Err(format!(
                     "unknown option {arg:?} (for a FILE named so, put `--` before it)\n\n{USAGE}"
                 ));

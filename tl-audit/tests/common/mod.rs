@@ -123,6 +123,15 @@ impl Drop for Worker {
     }
 }
 
+/// Polls `what` every 5 ms until it holds, for up to 20 s (a pool's threads
+/// report on their own schedule); the caller asserts afterwards.
+pub fn wait_for(what: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !what() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// An auditor builder for tests: `full` mode, `TL_AUDIT` ignored, no
 /// background thread (tests scan with `scan_now`).
 pub fn full_manual() -> tl_audit::AuditorBuilder {
