@@ -9,11 +9,14 @@
 use core::marker::PhantomData;
 use core::panic::Location;
 
+use crate::entry::EntryHeader;
 use crate::key::Policy;
 use crate::keyref::KeyPin;
 use crate::map;
 use crate::registry::EntrySnapshot;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::tasks::EndedTask;
+pub use crate::tasks::TaskId;
 
 /// A point in this thread's sequence of binds.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +42,11 @@ pub struct Leftover {
     /// The value's `Debug` form, only if its key opted in with
     /// `reveal_in_reports`; `None` otherwise.
     pub value: Option<String>,
+    /// The innermost task that was running on this thread when the value was
+    /// bound, if the thread remembers it: the open outermost task, or one of
+    /// the last few tasks that ended while an auditor's hook was installed.
+    /// `None` if it was bound outside any task.
+    pub bound_in: Option<TaskId>,
 }
 
 impl Mark {
@@ -47,6 +55,12 @@ impl Mark {
     pub fn leftovers(&self) -> Vec<Leftover> {
         collect(Some(self.seq))
     }
+}
+
+/// Whether this thread is inside a [`TaskScope`] now.
+#[inline]
+pub fn in_task() -> bool {
+    map::with(|map| map.tasks.depth.get() > 0)
 }
 
 /// Every task-scoped value of a live key bound on this thread now.
@@ -78,6 +92,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             found.push(Leftover {
                 entry: EntrySnapshot::read(header),
                 value: None,
+                bound_in: map.tasks.task_of(header.bind_seq(), map.seq()),
             });
         }
         found
@@ -171,13 +186,14 @@ fn sampled(map: &map::LocalMap) -> bool {
     let sampling = SAMPLING.load(Ordering::Relaxed);
     // The truncations split the two halves.
     let (generation, every) = ((sampling >> 32) as u32, sampling as u32);
-    let left = map.task_countdown.get();
-    if left > 1 && map.task_sampling_generation.get() == generation {
-        map.task_countdown.set(left - 1);
+    let tasks = &map.tasks;
+    let left = tasks.countdown.get();
+    if left > 1 && tasks.sampling_generation.get() == generation {
+        tasks.countdown.set(left - 1);
         false
     } else {
-        map.task_sampling_generation.set(generation);
-        map.task_countdown.set(every);
+        tasks.sampling_generation.set(generation);
+        tasks.countdown.set(every);
         true
     }
 }
@@ -197,6 +213,61 @@ fn hook() -> Option<TaskEndHook> {
     let hook = HOOK.load(Ordering::Acquire);
     // SAFETY: only `TaskEndHook`s (or null) are ever stored.
     (!hook.is_null()).then(|| unsafe { core::mem::transmute::<*mut (), TaskEndHook>(hook) })
+}
+
+/// Called on the task's own thread when a `set` inside a task replaces a
+/// task-scoped value of a live key that was bound before the task began: a
+/// value an earlier task (or code outside any task) left behind, which this
+/// task could have read. Told the running task and the replaced bind (its
+/// `value` is `None`: the replaced value is the caller's by then). Not called
+/// for a value that a [`Guard`](crate::Guard) of the running task shields
+/// (it was bound by an enclosing scope, which the guard restores).
+pub type OverwriteHook = fn(TaskId, &Leftover);
+
+crate::sync::global! {
+    static OVERWRITE_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+}
+
+/// Installs (or with `None`, removes) the overwrite hook; returns the previous one.
+pub fn set_overwrite_hook(hook: Option<OverwriteHook>) -> Option<OverwriteHook> {
+    let new = hook.map_or(core::ptr::null_mut(), |hook| hook as *mut ());
+    let old = OVERWRITE_HOOK.swap(new, Ordering::AcqRel);
+    // SAFETY: only `OverwriteHook`s (or null) are ever stored.
+    (!old.is_null()).then(|| unsafe { core::mem::transmute::<*mut (), OverwriteHook>(old) })
+}
+
+/// Whether binding over `header`'s value may replace a leftover: the value is
+/// bound and was bound before the outermost open task began. Two loads and a
+/// compare, for `set`'s fast path; false outside tasks.
+#[inline]
+pub(crate) fn may_displace_leftover(map: &map::LocalMap, header: &EntryHeader) -> bool {
+    header.bind_seq() <= map.tasks.outer_start.get() && header.is_set()
+}
+
+/// For a bind over `header`'s value that [`may_displace_leftover`]: the
+/// replaced bind, if the overwrite hook should hear of it, with the hook.
+/// Call before binding; runs no user code.
+#[cold]
+#[inline(never)]
+pub(crate) fn displaced_leftover(
+    map: &map::LocalMap,
+    header: &EntryHeader,
+) -> Option<(OverwriteHook, TaskId, Leftover)> {
+    let hook = OVERWRITE_HOOK.load(Ordering::Acquire);
+    let key = header.key();
+    if hook.is_null() || key.policy != Policy::TaskScoped || !key.is_alive() || header.is_shielded()
+    {
+        return None;
+    }
+    // SAFETY: only `OverwriteHook`s are ever stored, and it is not null.
+    let hook = unsafe { core::mem::transmute::<*mut (), OverwriteHook>(hook) };
+    let task = map.tasks.outer.get()?;
+    let leftover = Leftover {
+        entry: EntrySnapshot::read(header),
+        value: None,
+        bound_in: map.tasks.task_of(header.bind_seq(), map.seq()),
+    };
+    Some((hook, task, leftover))
 }
 
 /// Whether a task-end hook is installed.
@@ -249,16 +320,25 @@ impl TaskScope {
     #[inline]
     pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
         map::with(|map| {
-            let depth = map.task_depth.get();
-            map.task_depth.set(depth + 1);
-            let mark = Mark {
-                seq: map.seq(),
-                _marker: PhantomData,
-            };
+            let tasks = &map.tasks;
+            let depth = tasks.depth.get();
+            tasks.depth.set(depth + 1);
+            let seq = map.seq();
+            if depth == 0 {
+                tasks.outer_start.set(seq);
+                tasks.outer.set(Some(TaskId {
+                    name: task,
+                    location,
+                }));
+                map.publish_in_task(true);
+            }
             Self {
                 task,
                 location,
-                mark,
+                mark: Mark {
+                    seq,
+                    _marker: PhantomData,
+                },
                 depth,
             }
         })
@@ -272,8 +352,21 @@ impl Drop for TaskScope {
         // enclosing one: what it leaves bound, its caller may still use and
         // clean up, so only the outermost task's end is a task end.
         let outermost = map::with(|map| {
-            map.task_depth.set(self.depth);
-            self.depth == 0 && has_task_end_hook() && sampled(map)
+            let tasks = &map.tasks;
+            tasks.depth.set(self.depth);
+            let hooked = has_task_end_hook();
+            if hooked {
+                // For attribution: the innermost task a leftover was bound in.
+                tasks.record_end(EndedTask {
+                    id: TaskId {
+                        name: self.task,
+                        location: self.location,
+                    },
+                    start: self.mark.seq,
+                    end: map.seq(),
+                });
+            }
+            self.depth == 0 && hooked && sampled(map)
         });
         if outermost {
             if let Some(hook) = hook() {
@@ -283,6 +376,16 @@ impl Drop for TaskScope {
                     mark: &self.mark,
                 });
             }
+        }
+        if self.depth == 0 {
+            // After the hook: the task is over once its end is audited, and an
+            // auditor that sees the thread out of its task then sees every
+            // unbind the task made (`publish_in_task` is a `Release` store).
+            map::with(|map| {
+                map.tasks.outer.set(None);
+                map.tasks.outer_start.set(0);
+                map.publish_in_task(false);
+            });
         }
     }
 }

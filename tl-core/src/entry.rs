@@ -35,6 +35,9 @@ use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 pub(crate) mod stamp {
     /// `stamp`: a value is bound.
     pub(crate) const SET: u64 = 1;
+    /// `stamp`: the value was bound by the key's initializer (a `get` or
+    /// `with` that found nothing bound), not by `set`.
+    pub(crate) const BY_INIT: u64 = 2;
     /// `stamp`: milliseconds since the clock epoch, above the flag bits.
     pub(crate) const TIME_SHIFT: u32 = 8;
 
@@ -117,6 +120,12 @@ impl EntryHeader {
         let site = self.set_site.load(Ordering::Relaxed);
         // SAFETY: only `&'static Location`s are ever stored, from `allocate` on.
         unsafe { &*site }
+    }
+
+    /// Owner only: marks the current bind as made by the key's initializer
+    /// (the next bind clears it).
+    pub(crate) fn mark_by_initializer(&self) {
+        self.update_stamp(|s| s | stamp::BY_INIT);
     }
 
     #[inline]

@@ -97,6 +97,7 @@ mod map;
 mod ops;
 mod sync;
 mod table;
+mod tasks;
 
 pub mod checkpoint;
 pub mod clock;

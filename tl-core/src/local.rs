@@ -690,13 +690,22 @@ impl<T: 'static> ThreadLocal<T> {
         // or even bind this one; its result wins and any value it bound here is
         // dropped, before the entry is looked up again.
         let value = self.init.call().expect("checked above");
-        match self.set_at(value, site) {
-            Ok(displaced) => drop(displaced),
+        let displaced = match self.set_at(value, site) {
+            Ok(displaced) => displaced,
             Err(SetError { value, kind }) => {
                 map::drop_caught(move || drop(value));
                 return Err(kind);
             }
-        }
+        };
+        // Marked before `displaced` (user code) drops, while the bind is ours.
+        map::with(|map| {
+            if let Some(header) = map.find_no_sweep(id) {
+                // SAFETY: a linked entry of this thread, and no user code runs
+                // while the reference is held.
+                unsafe { header.as_ref() }.mark_by_initializer();
+            }
+        });
+        drop(displaced);
         // SAFETY: the id is this handle's, whose values are `T`.
         Ok(map::with(|map| unsafe { ops::find::<T>(map, id) }))
     }

@@ -48,6 +48,7 @@ use crate::entry::EntryHeader;
 use crate::registry::{self, ThreadShared, View};
 use crate::sync::{AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
+use crate::tasks::TaskState;
 
 crate::sync::global! {
     /// Bumped whenever a key dies while other threads may hold values for it.
@@ -76,12 +77,8 @@ pub(crate) struct LocalMap {
     shared: Cell<*const ThreadShared>,
     /// Guard shields (see `guard`), allocated on first use.
     pub(crate) shields: Cell<*mut Vec<crate::guard::Shield>>,
-    /// Task ends left before the next sampled one (see `checkpoint`).
-    pub(crate) task_countdown: Cell<u32>,
-    /// The sampling generation `task_countdown` counts for.
-    pub(crate) task_sampling_generation: Cell<u32>,
-    /// Task scopes entered and not yet left on this thread.
-    pub(crate) task_depth: Cell<u32>,
+    /// Task scopes, sampling and recent tasks (see `checkpoint`).
+    pub(crate) tasks: TaskState,
 }
 
 impl LocalMap {
@@ -94,9 +91,7 @@ impl LocalMap {
             state: Cell::new(State::Fresh),
             shared: Cell::new(ptr::null()),
             shields: Cell::new(ptr::null_mut()),
-            task_countdown: Cell::new(0),
-            task_sampling_generation: Cell::new(0),
-            task_depth: Cell::new(0),
+            tasks: TaskState::new(),
         }
     }
 }
@@ -221,10 +216,21 @@ impl LocalMap {
                     self.state.set(State::Destroyed);
                     return false;
                 }
-                self.shared.set(Arc::into_raw(registry::register()));
+                self.shared.set(Arc::into_raw(registry::register(
+                    self.tasks.depth.get() > 0,
+                )));
                 self.state.set(State::Live);
                 true
             }
+        }
+    }
+
+    /// Tells auditors whether this thread is inside a task now (a no-op
+    /// before the thread registers: registration reads `tasks.depth`).
+    #[inline]
+    pub(crate) fn publish_in_task(&self, in_task: bool) {
+        if self.state.get() == State::Live {
+            self.shared().set_in_task(in_task);
         }
     }
 

@@ -6,6 +6,7 @@
 
 use core::panic::Location;
 
+use crate::checkpoint;
 use crate::clock;
 use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
@@ -65,7 +66,12 @@ pub(crate) unsafe fn set<T: 'static>(
         let meta = bind_meta(map, site, hooks, &value);
         // SAFETY: forwarded from the caller.
         match unsafe { find::<T>(map, id) } {
-            Some(entry) if entry.header().is_plain() => Ok(entry.bind(value, meta)),
+            Some(entry)
+                if entry.header().is_plain()
+                    && !checkpoint::may_displace_leftover(map, entry.header()) =>
+            {
+                Ok(entry.bind(value, meta))
+            }
             Some(entry) => set_slow(map, entry, value, meta),
             None => insert(map, value, meta, key),
         }
@@ -86,7 +92,19 @@ fn set_slow<T: 'static>(
             kind: AccessError::Borrowed,
         });
     }
-    Ok(crate::guard::shielded_bind(map, entry, value, meta))
+    let displaced = checkpoint::may_displace_leftover(map, entry.header())
+        .then(|| checkpoint::displaced_leftover(map, entry.header()))
+        .flatten();
+    let previous = if entry.header().is_plain() {
+        entry.bind(value, meta)
+    } else {
+        crate::guard::shielded_bind(map, entry, value, meta)
+    };
+    // After the bind, with no entry reference in use: the hook runs user code.
+    if let Some((hook, task, leftover)) = displaced {
+        hook(task, &leftover);
+    }
+    Ok(previous)
 }
 
 #[cold]

@@ -42,9 +42,19 @@ pub(crate) struct ThreadShared {
     pub(crate) info: ThreadInfo,
     pub(crate) view: SpinLock<View>,
     alive: AtomicBool,
+    /// Whether the thread is inside a task scope now. Written by the owner
+    /// alone (plain stores, no read-modify-write) when its outermost task
+    /// scope opens and closes; `Release`, so an auditor that reads `false`
+    /// with `Acquire` also sees the unbinds the task made before it ended.
+    in_task: AtomicBool,
 }
 
 impl ThreadShared {
+    #[inline]
+    pub(crate) fn set_in_task(&self, in_task: bool) {
+        self.in_task.store(in_task, Ordering::Release);
+    }
+
     pub(crate) fn mark_exited(&self) {
         self.alive.store(false, Ordering::Release);
     }
@@ -69,8 +79,8 @@ impl ThreadInfo {
     }
 }
 
-/// Registers the calling thread.
-pub(crate) fn register() -> Arc<ThreadShared> {
+/// Registers the calling thread; `in_task`: whether it is inside a task scope.
+pub(crate) fn register(in_task: bool) -> Arc<ThreadShared> {
     clock::refresh();
     let current = std::thread::current();
     let shared = Arc::new(ThreadShared {
@@ -84,6 +94,7 @@ pub(crate) fn register() -> Arc<ThreadShared> {
             len: 0,
         }),
         alive: AtomicBool::new(true),
+        in_task: AtomicBool::new(in_task),
     });
     lock(&REGISTRY).insert(shared.info.id, Arc::clone(&shared));
     shared
@@ -106,6 +117,16 @@ impl ThreadRef {
     /// False once the thread has exited (its values were dropped then).
     pub fn is_alive(&self) -> bool {
         self.0.alive.load(Ordering::Acquire)
+    }
+
+    /// Whether the thread is inside a task scope right now (a
+    /// [`TaskScope`](crate::checkpoint::TaskScope): a `#[thread_local_scoped]`
+    /// handler, or an auditor's task wrapper). A thread that is not holds
+    /// task-scoped values only if some work left them behind, or bound them
+    /// outside any task. One atomic load; the answer may be stale by the time
+    /// the caller acts on it.
+    pub fn in_task(&self) -> bool {
+        self.0.in_task.load(Ordering::Acquire)
     }
 
     /// Copies the thread's entries. Takes the thread's view lock for the
@@ -224,6 +245,10 @@ pub struct EntrySnapshot {
     pub bytes: usize,
     /// Where the value was last bound.
     pub set_site: Option<&'static Location<'static>>,
+    /// The value was bound by the key's initializer
+    /// ([`ThreadLocal::with_initial`](crate::ThreadLocal::with_initial)) on
+    /// a read at `set_site` that found nothing bound, not by a `set`.
+    pub by_initializer: bool,
     /// When the value was last bound, at the clock's refresh granularity (see
     /// [`clock::refresh`]): never later than the real time.
     pub set_at: Instant,
@@ -241,6 +266,7 @@ impl EntrySnapshot {
             bound: s & stamp::SET != 0,
             bytes: header.bytes(),
             set_site: Some(header.set_site()),
+            by_initializer: s & stamp::BY_INIT != 0,
             set_at: clock::instant_of(stamp::time_ms(s)),
             bind_seq: header.bind_seq(),
         }
