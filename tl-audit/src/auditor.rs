@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tl_core::checkpoint::Leftover;
+use tl_core::checkpoint::{Leftover, TaskId};
 use tl_core::clock;
 use tl_core::death::{self, DeathNotices};
 use tl_core::registry::{self, ThreadInfo};
@@ -24,13 +24,14 @@ use tracing::Dispatch;
 use tracing::subscriber::NoSubscriber;
 
 use crate::config::{AuditorBuilder, Config};
+use crate::detection::Detection;
 use crate::emit;
 use crate::error::AuditError;
 use crate::finding::{Finding, FindingKind};
 use crate::global;
 use crate::mode::Mode;
 use crate::report::Report;
-use crate::scan::{self, ScanStats, ThreadDigest};
+use crate::scan::{self, Gate, ScanStats, ThreadDigest};
 use crate::state::{LeftBy, State};
 use crate::summary::{Counts, Summary};
 
@@ -206,8 +207,13 @@ impl Auditor {
         Ok(self.shared.emit_summary(false, false).0)
     }
 
-    /// Stops and joins the auditor thread, removes the task-end hook, frees
-    /// the auditor slot, and emits and returns a final summary.
+    /// Stops and joins the auditor thread, runs the final gate (a scan that
+    /// reports every task-scoped value of a live key still bound on a live
+    /// thread that is running no task, whatever its age: what an idle pool
+    /// still holds after the work is done), removes the hooks, frees the
+    /// auditor slot, and emits and returns a final summary. Values on a
+    /// thread that is inside a task at that moment are counted in the
+    /// summary, not reported.
     ///
     /// # Errors
     /// [`AuditError::ShutDown`] if it was already shut down.
@@ -231,14 +237,22 @@ impl Auditor {
                 let _ = handle.join();
             }
         }
+        // The gate: what threads running no task still hold is reported now,
+        // whatever its age (the hooks are still installed, so a task ending
+        // meanwhile is audited, and each bind is reported once).
+        let baseline = self.shared.config.gate_baseline.clone();
+        self.shared.scan_with(Gate::Final(baseline.as_deref()));
         global::release(&self.shared);
         *lock(&self.shared.notices) = None;
         Ok(self.shared.emit_summary(keep, true))
     }
 
-    /// The process gate: a final scan, then [`shutdown`](Self::shutdown), and
-    /// a [`Report`] of every finding with an exit code (1 in `deny` mode if
-    /// anything was found, else 0).
+    /// The process gate: [`shutdown`](Self::shutdown) (whose final scan
+    /// reports stranded values, growth, and every task-scoped value that a
+    /// thread running no task still holds), and a [`Report`] of every
+    /// finding with an exit code (1 in `deny` mode if anything was found,
+    /// else 0). So an idle pool still holding a request's value fails the
+    /// gate in `deny` mode.
     ///
     /// The report's counts and findings are taken together: a task end
     /// still being audited on another thread when the auditor shuts down is
@@ -248,7 +262,6 @@ impl Auditor {
     /// [`AuditError::ShutDown`] if it was already shut down.
     pub fn finish(self) -> Result<Report, AuditError> {
         self.check_running()?;
-        self.shared.scan();
         let (summary, kept) = self.stop(true)?;
         let Kept { findings, dropped } = kept.unwrap_or_default();
         Ok(Report::new(
@@ -302,6 +315,12 @@ impl Shared {
     }
 
     pub(crate) fn scan(&self) -> ScanReport {
+        self.scan_with(Gate::Periodic)
+    }
+
+    /// A scan; `gate` says which values held by threads running no task it
+    /// reports.
+    fn scan_with(&self, gate: Gate<'_>) -> ScanReport {
         if self.config.mode == Mode::Off {
             return ScanReport {
                 stats: ScanStats::default(),
@@ -329,13 +348,15 @@ impl Shared {
             grew
         };
         // One snapshot at a time, each dropped once digested (see `scan`).
+        let min_age = gate.min_age(&self.config);
         let digests: Vec<ThreadDigest> = registry::threads()
             .iter()
-            .filter_map(ThreadDigest::visit)
+            .filter_map(|t| ThreadDigest::visit(t, min_age))
             .collect();
         let (findings, stats, emits) = {
             let mut state = self.lock_state();
-            let (findings, stats) = scan::analyze(&mut state, &self.config, &digests, notices_lost);
+            let (findings, stats) =
+                scan::analyze(&mut state, &self.config, &digests, notices_lost, gate);
             let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
             state.prune_rate(Instant::now());
             (findings, stats, emits)
@@ -348,7 +369,8 @@ impl Shared {
         }
     }
 
-    /// Reports what a task left (called from the task-end hook).
+    /// Reports what a task left (called from the task-end hook). Each
+    /// leftover is attributed to the innermost task it was bound in.
     pub(crate) fn task_ended(
         &self,
         task: &'static str,
@@ -356,58 +378,96 @@ impl Shared {
         panicking: bool,
         leftovers: Vec<Leftover>,
     ) {
-        let thread = current_thread();
-        let now = Instant::now();
-        let binds: Vec<_> = leftovers
-            .iter()
-            .map(|l| (l.entry.key.id, l.entry.bind_seq))
-            .collect();
-        let findings: Vec<Finding> = leftovers
-            .into_iter()
-            .map(|l| {
-                let mut f = unreleased(&thread, l, now);
-                f.task = Some(task);
-                f.task_site = task_site;
-                f.panicking = panicking;
-                f
-            })
-            .collect();
-        let emits: Vec<_> = {
-            let mut state = self.lock_state();
-            for (key, bind_seq) in binds {
-                state.remember_left_by(
-                    thread.id,
-                    key,
-                    LeftBy {
-                        task,
-                        task_site,
-                        bind_seq,
-                    },
-                );
-            }
-            findings.iter().map(|f| state.record(f)).collect()
-        };
-        self.emit(&findings, &emits);
+        self.report_leftovers(leftovers, |state, thread, l, f| {
+            let (task, task_site) = l
+                .bound_in
+                .map_or((task, task_site), |t| (t.name, Some(t.location)));
+            f.task = Some(task);
+            f.task_site = task_site;
+            f.panicking = panicking;
+            state.remember_left_by(
+                thread,
+                l.entry.key.id,
+                LeftBy {
+                    task,
+                    task_site,
+                    bind_seq: l.entry.bind_seq,
+                },
+            );
+        });
     }
 
-    /// Reports what a stopping pool thread still holds (from `worker_stopping`).
-    pub(crate) fn worker_stopped(&self, pool: &'static str, leftovers: Vec<Leftover>) {
+    /// Reports a value that `task` found bound when it began and replaced
+    /// (called from the overwrite hook).
+    pub(crate) fn overwritten(&self, task: TaskId, leftover: Leftover) {
+        self.report_leftovers(vec![leftover], |_, _, l, f| {
+            f.found_by = Detection::Overwrite;
+            f.overwritten_by = Some(task);
+            if let Some(t) = l.bound_in {
+                f.task = Some(t.name);
+                f.task_site = Some(t.location);
+            }
+        });
+    }
+
+    /// Reports what a pool thread holds when it goes idle ([`Detection::Park`])
+    /// or stops ([`Detection::WorkerStop`]; then `pool` is named as the task
+    /// and the thread is forgotten).
+    pub(crate) fn worker_idle(
+        &self,
+        pool: &'static str,
+        found_by: Detection,
+        leftovers: Vec<Leftover>,
+    ) {
+        let stopping = found_by == Detection::WorkerStop;
+        self.report_leftovers(leftovers, |_, _, l, f| {
+            f.found_by = found_by;
+            f.at_worker_stop = stopping;
+            match l.bound_in {
+                Some(t) => {
+                    f.task = Some(t.name);
+                    f.task_site = Some(t.location);
+                }
+                None if stopping => f.task = Some(pool),
+                None => {}
+            }
+        });
+        if stopping {
+            let id = current_thread().id;
+            self.lock_state().forget_thread(id);
+        }
+    }
+
+    /// Reports the current thread's `leftovers` not reported before, each as
+    /// an unreleased finding that `fill` completes (under the state lock).
+    fn report_leftovers(
+        &self,
+        leftovers: Vec<Leftover>,
+        mut fill: impl FnMut(&mut State, u64, &Leftover, &mut Finding),
+    ) {
+        if leftovers.is_empty() {
+            return;
+        }
         let thread = current_thread();
         let now = Instant::now();
         let (findings, emits) = {
             let mut state = self.lock_state();
-            let findings: Vec<Finding> = leftovers
-                .into_iter()
-                .filter(|l| !state.already_reported(thread.id, l.entry.key.id, l.entry.bind_seq))
-                .map(|l| {
-                    let mut f = unreleased(&thread, l, now);
-                    f.task = Some(pool);
-                    f.at_worker_stop = true;
-                    f
-                })
-                .collect();
+            let mut findings = Vec::new();
+            for l in leftovers {
+                if !state.claim_bind(thread.id, l.entry.key.id, l.entry.bind_seq) {
+                    continue;
+                }
+                let mut f = Finding::new(FindingKind::Unreleased, thread.clone(), now);
+                f.key = Some(l.entry.key);
+                f.bytes = l.entry.bytes;
+                f.age = Some(now.saturating_duration_since(l.entry.set_at));
+                f.set_site = l.entry.set_site;
+                f.by_initializer = l.entry.by_initializer;
+                fill(&mut state, thread.id, &l, &mut f);
+                f.value = l.value;
+                findings.push(f);
+            }
             let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
-            state.forget_thread(thread.id);
             (findings, emits)
         };
         self.emit(&findings, &emits);
@@ -462,16 +522,6 @@ impl Shared {
 struct Kept {
     findings: Vec<Finding>,
     dropped: u64,
-}
-
-fn unreleased(thread: &ThreadInfo, l: Leftover, now: Instant) -> Finding {
-    let mut f = Finding::new(FindingKind::Unreleased, thread.clone(), now);
-    f.key = Some(l.entry.key);
-    f.bytes = l.entry.bytes;
-    f.age = Some(now.saturating_duration_since(l.entry.set_at));
-    f.set_site = l.entry.set_site;
-    f.value = l.value;
-    f
 }
 
 /// The registry's identity of the current thread.

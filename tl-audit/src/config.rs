@@ -1,5 +1,6 @@
 //! [`AuditorBuilder`]: every setting, validated before anything is installed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Dispatch;
@@ -7,6 +8,7 @@ use tracing::Dispatch;
 use crate::auditor::Auditor;
 use crate::error::{AuditError, ConfigError};
 use crate::mode::Mode;
+use crate::state::Binds;
 
 /// Shortest accepted scan interval: shorter would make the auditor a busy loop.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
@@ -22,6 +24,12 @@ pub(crate) struct Config {
     /// `None`: no background thread (scans only on demand).
     pub(crate) interval: Option<Duration>,
     pub(crate) grace: Duration,
+    /// How long a task-scoped value may stay bound on a thread running no
+    /// task before a scan reports it.
+    pub(crate) idle_after: Duration,
+    /// Binds the final gate does not report: an audit scope's, bound before
+    /// it began.
+    pub(crate) gate_baseline: Option<Arc<Binds>>,
     /// One task end in this many is audited, per thread: 1 in `full` and
     /// `deny` (so it is handed to tl-core as is), the builder's rate otherwise
     /// (`off` installs no hook).
@@ -62,6 +70,8 @@ pub struct AuditorBuilder {
     read_env: bool,
     interval: Option<Duration>,
     grace: Duration,
+    idle_after: Duration,
+    gate_baseline: Option<Arc<Binds>>,
     sample_every: u32,
     max_entries: Option<usize>,
     max_bytes: Option<usize>,
@@ -83,6 +93,12 @@ impl AuditorBuilder {
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
     /// Default grace period before a stranded value is reported.
     pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+    /// Default [`idle_after`](Self::idle_after): a minute. Longer than the
+    /// time a request may legitimately run on a thread that draws no task
+    /// boundaries (load balancers and proxies commonly cut requests at 30 to
+    /// 60 s), so a value seen for longer on a thread running no task was left
+    /// by work that has ended; short enough that a leak shows within minutes.
+    pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(60);
     /// Default sampling: one task end in this many, per thread.
     pub const DEFAULT_SAMPLE_EVERY: u32 = 128;
     /// Default rate limit: events per kind and key (per thread for growth) per window.
@@ -101,6 +117,8 @@ impl AuditorBuilder {
             read_env: true,
             interval: Some(Self::DEFAULT_INTERVAL),
             grace: Self::DEFAULT_GRACE,
+            idle_after: Self::DEFAULT_IDLE_AFTER,
+            gate_baseline: None,
             sample_every: Self::DEFAULT_SAMPLE_EVERY,
             max_entries: None,
             max_bytes: None,
@@ -143,6 +161,31 @@ impl AuditorBuilder {
     /// value at its next thread-local access; an idle pooled thread never does.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// How long a task-scoped value may stay bound on a thread that is running
+    /// no task (outside any `#[thread_local_scoped]` handler, [`task`](crate::task)
+    /// or [`wrap`](crate::wrap)) before a scan reports it as unreleased
+    /// ([`Detection::Idle`](crate::Detection::Idle)); at most 24 h, default
+    /// [`DEFAULT_IDLE_AFTER`](Self::DEFAULT_IDLE_AFTER). This finds values
+    /// left on pooled threads that draw no task boundaries (a plain std,
+    /// rayon or tokio blocking pool): the thread finished the work that bound
+    /// it, and the next work there can read it.
+    ///
+    /// A request still running after this long on such a thread, with its
+    /// value bound, is reported too: make it a task (a
+    /// `#[thread_local_scoped]` handler or [`task`](crate::task)) and it
+    /// never is. Values on a thread that is inside a task are never reported
+    /// by this check, however old; nor are per-thread keys.
+    pub fn idle_after(mut self, idle_after: Duration) -> Self {
+        self.idle_after = idle_after;
+        self
+    }
+
+    /// The final gate leaves out these binds (an audit scope's baseline).
+    pub(crate) fn gate_baseline(mut self, baseline: Binds) -> Self {
+        self.gate_baseline = Some(Arc::new(baseline));
         self
     }
 
@@ -226,6 +269,12 @@ impl AuditorBuilder {
                 max: MAX_DURATION,
             });
         }
+        if self.idle_after > MAX_DURATION {
+            return Err(ConfigError::IdleAfterOutOfRange {
+                idle_after: self.idle_after,
+                max: MAX_DURATION,
+            });
+        }
         if self.sample_every == 0 {
             return Err(ConfigError::ZeroSampleRate);
         }
@@ -262,6 +311,8 @@ impl AuditorBuilder {
             mode,
             interval: self.interval,
             grace: self.grace,
+            idle_after: self.idle_after,
+            gate_baseline: self.gate_baseline.clone(),
             sample_every: if mode.audits_every_task() {
                 1
             } else {
@@ -328,6 +379,12 @@ mod tests {
             err(AuditorBuilder::new().grace_period(Duration::MAX)),
             ConfigError::GraceOutOfRange { .. }
         ));
+        let e = err(AuditorBuilder::new().idle_after(Duration::from_secs(86_401)));
+        assert!(
+            matches!(e, ConfigError::IdleAfterOutOfRange { .. })
+                && e.to_string().contains("idle_after"),
+            "{e}"
+        );
         assert_eq!(
             err(AuditorBuilder::new().sample_every(0)),
             ConfigError::ZeroSampleRate

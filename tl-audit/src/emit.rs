@@ -52,6 +52,11 @@ macro_rules! finding_event {
             task_site = $f.task_site.map(display),
             panicking = $f.panicking.then_some(true),
             worker_stop = $f.at_worker_stop.then_some(true),
+            found_by = ($f.kind == crate::finding::FindingKind::Unreleased)
+                .then(|| $f.found_by.as_str()),
+            by_initializer = $f.by_initializer.then_some(true),
+            overwritten_by = $f.overwritten_by.map(|t| t.name),
+            overwritten_by_site = $f.overwritten_by.map(|t| display(t.location)),
             entries = $f.entries.map(u),
             key_bytes = $f.key_bytes.map(u),
             max_entries = $f.max_entries.map(u),

@@ -24,6 +24,13 @@ pub enum ConfigError {
         /// The largest accepted value.
         max: Duration,
     },
+    /// `idle_after` is longer than `max`.
+    IdleAfterOutOfRange {
+        /// The value given.
+        idle_after: Duration,
+        /// The largest accepted value.
+        max: Duration,
+    },
     /// `sample_every(0)`: one task end in zero cannot be audited.
     ZeroSampleRate,
     /// A growth threshold of zero would report every thread.
@@ -65,6 +72,9 @@ impl fmt::Display for ConfigError {
             ),
             Self::GraceOutOfRange { grace, max } => {
                 write!(f, "grace period must be at most {max:?}, got {grace:?}")
+            }
+            Self::IdleAfterOutOfRange { idle_after, max } => {
+                write!(f, "idle_after must be at most {max:?}, got {idle_after:?}")
             }
             Self::ZeroSampleRate => f.write_str(
                 "sample_every must be at least 1 (1 audits every task end, like Mode::Full)",

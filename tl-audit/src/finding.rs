@@ -1,5 +1,5 @@
-//! [`Finding`]: one leak, with everything needed to fix it, and the sentence
-//! that tells how.
+//! [`Finding`]: one leak, with everything needed to fix it (the sentence
+//! that tells how is in `message`).
 
 use core::fmt;
 use core::panic::Location;
@@ -7,7 +7,10 @@ use core::str::FromStr;
 use std::time::{Duration, Instant};
 
 use tl_core::KeyInfo;
+use tl_core::checkpoint::TaskId;
 use tl_core::registry::ThreadInfo;
+
+use crate::detection::Detection;
 
 /// The fixed, grep-able start of every finding's message.
 pub const LEAK_PREFIX: &str = "THREAD-LOCAL LEAK:";
@@ -101,8 +104,17 @@ pub struct Finding {
     /// Where the task was entered (its handler), when known.
     pub task_site: Option<&'static Location<'static>>,
     /// Unreleased: the value was found when its pool thread stopped, not at a
-    /// task end (see [`worker_stopping`](crate::worker_stopping)).
+    /// task end (see [`worker_stopping`](crate::worker_stopping)); the same
+    /// as `found_by == Detection::WorkerStop`.
     pub at_worker_stop: bool,
+    /// Unreleased: how the value was found.
+    pub found_by: Detection,
+    /// Unreleased: the value was bound by its key's initializer, on a read
+    /// (`get`/`with`) at [`set_site`](Self::set_site) that found nothing bound.
+    pub by_initializer: bool,
+    /// Unreleased, found by [`Detection::Overwrite`]: the task whose `set`
+    /// replaced the value (it could have read the earlier work's value).
+    pub overwritten_by: Option<TaskId>,
     /// Unreleased: the task ended by a panic.
     pub panicking: bool,
     /// Growth: bound values on the thread.
@@ -132,6 +144,9 @@ impl Finding {
             task: None,
             task_site: None,
             at_worker_stop: false,
+            found_by: Detection::TaskEnd,
+            by_initializer: false,
+            overwritten_by: None,
             panicking: false,
             entries: None,
             key_bytes: None,
@@ -155,123 +170,9 @@ impl Finding {
     }
 }
 
-/// `"250ms"`, `"1.500s"`, `"3m20s"`: compact; to the millisecond under a
-/// minute, to the (truncated) second from a minute on, where milliseconds
-/// no longer help anyone read a leak's age.
-pub(crate) struct Human(pub Duration);
-
-impl fmt::Display for Human {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        match ms {
-            0..1_000 => write!(f, "{ms}ms"),
-            1_000..60_000 => write!(f, "{}.{:03}s", ms / 1000, ms % 1000),
-            _ => write!(f, "{}m{}s", ms / 60_000, (ms % 60_000) / 1000),
-        }
-    }
-}
-
-struct Site(Option<&'static Location<'static>>);
-
-impl fmt::Display for Site {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(site) => write!(f, "{site}"),
-            None => f.write_str("an unknown site"),
-        }
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let thread = self.thread.display_name();
-        let id = self.thread.id;
-        let key = self.key_name();
-        let ty = self.key.map_or("?", |k| k.type_name);
-        let declared = self.key.map(|k| k.declared_at);
-        let set = Site(self.set_site);
-        write!(f, "{LEAK_PREFIX} ")?;
-        match self.kind {
-            FindingKind::Stranded => {
-                let dead = Human(self.dead_for.unwrap_or_default());
-                write!(
-                    f,
-                    "thread \"{thread}\" (#{id}) still holds a {bytes}-byte value of {key} ({ty}) {dead} after that ThreadLocal was dropped",
-                    bytes = self.bytes
-                )?;
-                if let Some(task) = self.task {
-                    write!(f, ", left by task {task}")?;
-                }
-                write!(
-                    f,
-                    "; an idle pooled thread never drops it: unbind it on every thread before dropping the key, e.g. bind it with {key}.scope(..) instead of set(..) at {set}, or list it in the handler's #[thread_local_scoped(..)]"
-                )
-            }
-            FindingKind::Unreleased if self.at_worker_stop => write!(
-                f,
-                "pool thread \"{thread}\" (#{id}) of {pool} still had {key} ({ty}, {bytes} bytes) set when it stopped; a task run on it did not remove it, so the tasks after it could read it. Remove it before each task ends: bind it with {key}.scope(..) at {set} or list it in the handler's #[thread_local_scoped(..)], or declare it .per_thread() at {declared} if it is a deliberate cache",
-                pool = self.task.unwrap_or("a pool"),
-                bytes = self.bytes,
-                declared = Site(declared),
-            ),
-            FindingKind::Unreleased => {
-                let task = self.task.unwrap_or("<unnamed task>");
-                write!(
-                    f,
-                    "task {task} left {key} ({ty}, {bytes} bytes) set on thread \"{thread}\" (#{id})",
-                    bytes = self.bytes
-                )?;
-                if self.panicking {
-                    f.write_str(" when it panicked")?;
-                }
-                write!(
-                    f,
-                    "; the next task on this thread can read it. Remove it before the task ends: list it in #[thread_local_scoped(..)] on {task}, or bind it with {key}.scope(..) at {set}; or declare it .per_thread() at {declared} if it is a deliberate cache",
-                    declared = Site(declared),
-                )?;
-                if let Some(site) = self.task_site {
-                    write!(f, " (task entered at {site})")?;
-                }
-                Ok(())
-            }
-            FindingKind::Growth => {
-                write!(
-                    f,
-                    "thread \"{thread}\" (#{id}) holds {entries} thread-local values retaining {bytes} bytes, over the limit of",
-                    entries = self.entries.unwrap_or(0),
-                    bytes = self.bytes
-                )?;
-                match (self.max_entries, self.max_bytes) {
-                    (Some(e), Some(b)) => write!(f, " {e} values or {b} bytes")?,
-                    (Some(e), None) => write!(f, " {e} values")?,
-                    (None, Some(b)) => write!(f, " {b} bytes")?,
-                    (None, None) => f.write_str(" the configured threshold")?,
-                }
-                if self.key.is_some() {
-                    write!(
-                        f,
-                        "; the largest is {key} ({ty}, {kb} bytes, set at {set}): find where such values are set and never removed",
-                        kb = self.key_bytes.unwrap_or(0)
-                    )
-                } else {
-                    f.write_str("; find where values are set and never removed")
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(Human(Duration::from_millis(250)).to_string(), "250ms");
-        assert_eq!(Human(Duration::from_millis(1500)).to_string(), "1.500s");
-        assert_eq!(Human(Duration::from_secs(200)).to_string(), "3m20s");
-        assert_eq!(Human(Duration::from_millis(200_999)).to_string(), "3m20s");
-    }
 
     #[test]
     fn kinds_round_trip() {

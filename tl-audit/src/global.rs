@@ -8,7 +8,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tl_core::checkpoint::{self, TaskEnd};
+use tl_core::checkpoint::{self, Leftover, TaskEnd, TaskId};
 
 use crate::auditor::Shared;
 use crate::error::AuditError;
@@ -43,6 +43,9 @@ pub(crate) fn claim(shared: &Arc<Shared>) -> Result<(), AuditError> {
         // hide a thread's next task end from this one.
         checkpoint::set_task_end_sampling(shared.config.sample_every);
         checkpoint::set_task_end_hook(Some(audit_task_end));
+        // Not sampled: a task that finds an earlier task's value and replaces
+        // it is rare, and it is the leak that unsampled task ends would hide.
+        checkpoint::set_overwrite_hook(Some(audit_overwrite));
     }
     *slot = Some(Arc::clone(shared));
     Ok(())
@@ -54,6 +57,7 @@ pub(crate) fn release(shared: &Arc<Shared>) {
     if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared)) {
         if shared.config.mode != Mode::Off {
             checkpoint::set_task_end_hook(None);
+            checkpoint::set_overwrite_hook(None);
             checkpoint::set_task_end_sampling(1);
         }
         *slot = None;
@@ -77,6 +81,18 @@ fn audit_task_end(end: &TaskEnd<'_>) {
         }
         if let Some(shared) = active() {
             shared.task_ended(end.task(), Some(end.location()), end.panicking(), leftovers);
+        }
+    }));
+}
+
+/// tl-core's overwrite hook: a `set` in `task` replaced a value bound before
+/// the task began. Runs inside that `set`, on its thread; never panics (as in
+/// [`audit_task_end`]: user code runs inside).
+#[inline(never)]
+fn audit_overwrite(task: TaskId, leftover: &Leftover) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(shared) = active() {
+            shared.overwritten(task, leftover.clone());
         }
     }));
 }

@@ -106,11 +106,13 @@
 
 mod auditor;
 mod config;
+mod detection;
 mod emit;
 mod error;
 mod finding;
 mod global;
 mod layer;
+mod message;
 mod mode;
 mod record;
 mod report;
@@ -129,6 +131,7 @@ pub mod tokio;
 
 pub use auditor::{Auditor, ScanReport};
 pub use config::{AuditorBuilder, MAX_DURATION, MIN_INTERVAL};
+pub use detection::Detection;
 pub use emit::{SUMMARY_PREFIX, TARGET};
 pub use error::{AuditError, ConfigError};
 pub use finding::{Finding, FindingKind, LEAK_PREFIX, UnknownKind};
@@ -138,5 +141,5 @@ pub use record::{FieldValue, RecordedFinding};
 pub use report::Report;
 pub use scan::ScanStats;
 pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
-pub use task::{task, worker_started, worker_stopping, wrap};
+pub use task::{task, worker_idle, worker_started, worker_stopping, wrap};
 pub use testing::assert_clean;

@@ -2,21 +2,66 @@
 //! findings. Pure (no clock, no registry, no events), so it is deterministic
 //! and testable: ages are measured against each snapshot's `taken_at`.
 //!
+//! Besides stranded values and growth, a scan reports task-scoped values held
+//! by threads that are running no task ([`Detection::Idle`]): bound longer
+//! than [`Config::idle_after`], or, in the final [`Gate`], whatever their age.
+//!
 //! A scan digests one thread's snapshot at a time and drops it before
 //! taking the next, so it reuses one buffer instead of holding every
 //! thread's entries at once (100,000 entries would be ~8 MB of fresh pages
 //! per scan); only the digests, and the rare stale entries, are kept.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tl_core::Policy;
 #[cfg(test)]
 use tl_core::registry::ThreadSnapshot;
 use tl_core::registry::{EntrySnapshot, ThreadInfo, ThreadRef};
 
 use crate::config::Config;
+use crate::detection::Detection;
 use crate::finding::{Finding, FindingKind};
-use crate::state::State;
+use crate::state::{Binds, State};
+
+/// Which idle-held values a scan reports.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Gate<'a> {
+    /// A periodic scan: those bound longer than `idle_after`.
+    Periodic,
+    /// The final gate: all of them, whatever their age, except the binds
+    /// in the baseline (an audit scope's: bound before it began).
+    Final(Option<&'a Binds>),
+}
+
+impl Gate<'_> {
+    /// The minimum age of a reported idle-held value (`None`: any age).
+    pub(crate) fn min_age(self, config: &Config) -> Option<Duration> {
+        match self {
+            Self::Periodic => Some(config.idle_after),
+            Self::Final(_) => None,
+        }
+    }
+}
+
+/// Every bound task-scoped value of a live key on every registered thread
+/// now: an audit scope's baseline.
+pub(crate) fn bound_binds() -> Binds {
+    let mut binds = Binds::new();
+    for thread in tl_core::registry::threads() {
+        let tid = thread.info().id;
+        thread.for_each_entry(|e| {
+            if is_task_scoped_value(e) {
+                binds.insert((tid, e.key.id, e.bind_seq));
+            }
+        });
+    }
+    binds
+}
+
+fn is_task_scoped_value(e: &EntrySnapshot) -> bool {
+    e.bound && e.key.alive && e.key.policy == Policy::TaskScoped
+}
 
 /// What one scan saw.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +88,12 @@ pub(crate) struct ThreadDigest {
     largest: Option<EntrySnapshot>,
     /// Bound values of dead keys.
     stale: Vec<EntrySnapshot>,
+    /// The thread was running no task before and after the visit.
+    idle: bool,
+    /// Task-scoped values of live keys old enough to report if `idle`.
+    held: Vec<EntrySnapshot>,
+    /// The minimum age of `held` values (`None`: all of them).
+    min_age: Option<Duration>,
 }
 
 impl ThreadDigest {
@@ -54,6 +105,9 @@ impl ThreadDigest {
             bytes: 0,
             largest: None,
             stale: Vec::new(),
+            idle: false,
+            held: Vec::new(),
+            min_age: None,
         }
     }
 
@@ -68,25 +122,41 @@ impl ThreadDigest {
         }
         if !e.key.alive {
             self.stale.push(*e);
+        } else if is_task_scoped_value(e)
+            && self.min_age.is_none_or(|min| e.age(self.taken_at) >= min)
+        {
+            self.held.push(*e);
         }
     }
 
     /// `None` for a thread that exited (its values are gone).
     #[cfg(test)]
-    pub(crate) fn of(snap: &ThreadSnapshot) -> Option<Self> {
+    pub(crate) fn of(snap: &ThreadSnapshot, idle: bool, min_age: Option<Duration>) -> Option<Self> {
         if !snap.alive {
             return None;
         }
         let mut digest = Self::new(snap.thread.clone(), snap.taken_at);
+        digest.min_age = min_age;
         snap.entries.iter().for_each(|e| digest.add(e));
+        digest.idle = idle;
         Some(digest)
     }
 
     /// Digests a live thread in place, entry by entry, without copying its
-    /// entries out; `None` for a thread that exited.
-    pub(crate) fn visit(thread: &ThreadRef) -> Option<Self> {
+    /// entries out; `None` for a thread that exited. Idle-held values are
+    /// collected only if older than `min_age` (all with `None`).
+    pub(crate) fn visit(thread: &ThreadRef, min_age: Option<Duration>) -> Option<Self> {
         let mut digest = Self::new(thread.info().clone(), Instant::now());
+        digest.min_age = min_age;
+        // Out of a task both before and after: a task that began in between
+        // bound its values after `taken_at`, and they are too young to report
+        // unless this is the final gate, which runs when the work is over.
+        let idle_before = !thread.in_task();
         thread.for_each_entry(|e| digest.add(e));
+        digest.idle = idle_before && !thread.in_task();
+        if !digest.idle {
+            digest.held = Vec::new();
+        }
         thread.is_alive().then_some(digest)
     }
 }
@@ -103,6 +173,7 @@ pub(crate) fn analyze(
     config: &Config,
     digests: &[ThreadDigest],
     notices_lost: bool,
+    gate: Gate<'_>,
 ) -> (Vec<Finding>, ScanStats) {
     let mut findings = Vec::new();
     let mut stats = ScanStats::default();
@@ -146,6 +217,9 @@ pub(crate) fn analyze(
             }
             findings.push(f);
         }
+        if d.idle {
+            idle_held(state, d, gate, &mut findings);
+        }
         let over = config.max_entries.is_some_and(|max| d.bound > max)
             || config.max_bytes.is_some_and(|max| d.bytes > max);
         if !over {
@@ -169,13 +243,37 @@ pub(crate) fn analyze(
     state.stranded_reported.retain(|p| stale_pairs.contains(p));
     state.died_at.retain(|k, _| stale_keys.contains(k));
     state.first_seen.retain(|k, _| stale_keys.contains(k));
-    if !state.left_by.is_empty() || !state.growth_flagged.is_empty() {
+    if state.remembers_threads() {
         let live: HashSet<u64> = digests.iter().map(|d| d.thread.id).collect();
-        state.left_by.retain(|(t, _), _| live.contains(t));
-        state.growth_flagged.retain(|t| live.contains(t));
+        state.retain_threads(&live);
     }
     state.scans += 1;
     (findings, stats)
+}
+
+/// Reports `d`'s idle-held values not reported before.
+fn idle_held(state: &mut State, d: &ThreadDigest, gate: Gate<'_>, findings: &mut Vec<Finding>) {
+    let (found_by, baseline) = match gate {
+        Gate::Periodic => (Detection::Idle, None),
+        Gate::Final(baseline) => (Detection::Gate, baseline),
+    };
+    let tid = d.thread.id;
+    for e in &d.held {
+        let kid = e.key.id;
+        if baseline.is_some_and(|b| b.contains(&(tid, kid, e.bind_seq)))
+            || !state.claim_bind(tid, kid, e.bind_seq)
+        {
+            continue;
+        }
+        let mut f = Finding::new(FindingKind::Unreleased, d.thread.clone(), d.taken_at);
+        f.found_by = found_by;
+        f.key = Some(e.key);
+        f.bytes = e.bytes;
+        f.age = Some(e.age(d.taken_at));
+        f.set_site = e.set_site;
+        f.by_initializer = e.by_initializer;
+        findings.push(f);
+    }
 }
 
 #[cfg(test)]
@@ -189,16 +287,20 @@ mod tests {
     use crate::config::AuditorBuilder;
 
     fn snapshot(entries: Vec<EntrySnapshot>, taken_at: Instant) -> ThreadDigest {
-        ThreadDigest::of(&ThreadSnapshot {
-            thread: ThreadInfo {
-                id: 7,
-                std_id: std::thread::current().id(),
-                name: Some("pool-1".into()),
+        ThreadDigest::of(
+            &ThreadSnapshot {
+                thread: ThreadInfo {
+                    id: 7,
+                    std_id: std::thread::current().id(),
+                    name: Some("pool-1".into()),
+                },
+                alive: true,
+                entries,
+                taken_at,
             },
-            alive: true,
-            entries,
-            taken_at,
-        })
+            false,
+            None,
+        )
         .unwrap()
     }
 
@@ -210,6 +312,7 @@ mod tests {
             bound: true,
             bytes,
             set_site: None,
+            by_initializer: false,
             set_at,
             bind_seq: 1,
         }
@@ -233,6 +336,7 @@ mod tests {
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(4))],
             false,
+            Gate::Periodic,
         );
         assert!(f.is_empty());
         assert_eq!(stats.stale, 1);
@@ -242,6 +346,7 @@ mod tests {
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(5))],
             false,
+            Gate::Periodic,
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Stranded);
@@ -251,6 +356,7 @@ mod tests {
             &config,
             &[snapshot(vec![e], t0 + Duration::from_secs(9))],
             false,
+            Gate::Periodic,
         );
         assert!(f.is_empty());
         // Reclaimed: forgotten.
@@ -259,6 +365,7 @@ mod tests {
             &config,
             &[snapshot(vec![], t0 + Duration::from_secs(10))],
             false,
+            Gate::Periodic,
         );
         assert!(f.is_empty());
         assert!(state.died_at.is_empty() && state.stranded_reported.is_empty());
@@ -275,29 +382,56 @@ mod tests {
         let mut state = State::new(10, Duration::from_secs(60));
         let config = builder.clone().config().unwrap();
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], t0)], false)
-                .0
-                .is_empty()
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(vec![e], t0)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .is_empty()
         );
         let later = t0 + Duration::from_secs(1);
         assert_eq!(
-            analyze(&mut state, &config, &[snapshot(vec![e], later)], false)
-                .0
-                .len(),
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(vec![e], later)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .len(),
             1
         );
 
         let mut state = State::new(10, Duration::from_secs(60));
-        let config = builder.report_earlier_deaths(false).config().unwrap();
+        let config = builder
+            .report_earlier_deaths(false)
+            .config()
+            .unwrap();
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], t0)], false)
-                .0
-                .is_empty()
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(vec![e], t0)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .is_empty()
         );
         assert!(
-            analyze(&mut state, &config, &[snapshot(vec![e], later)], false)
-                .0
-                .is_empty()
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(vec![e], later)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .is_empty()
         );
     }
 
@@ -316,30 +450,49 @@ mod tests {
             .enumerate()
             .map(|(i, k)| entry(k, true, 8 + i, t0))
             .collect();
-        let (f, _) = analyze(&mut state, &config, &[snapshot(three.clone(), t0)], false);
+        let (f, _) = analyze(
+            &mut state,
+            &config,
+            &[snapshot(three.clone(), t0)],
+            false,
+            Gate::Periodic,
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].entries, Some(3));
         assert_eq!(f[0].bytes, 8 + 9 + 10);
         assert_eq!(f[0].key.map(|k| k.id), Some(keys[2].id()));
         assert!(
-            analyze(&mut state, &config, &[snapshot(three.clone(), t0)], false)
-                .0
-                .is_empty()
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(three.clone(), t0)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .is_empty()
         );
         assert!(
             analyze(
                 &mut state,
                 &config,
                 &[snapshot(three[..2].to_vec(), t0)],
-                false
+                false,
+                Gate::Periodic,
             )
             .0
             .is_empty()
         );
         assert_eq!(
-            analyze(&mut state, &config, &[snapshot(three, t0)], false)
-                .0
-                .len(),
+            analyze(
+                &mut state,
+                &config,
+                &[snapshot(three, t0)],
+                false,
+                Gate::Periodic
+            )
+            .0
+            .len(),
             1
         );
     }

@@ -12,10 +12,15 @@ use tl_core::registry::ThreadInfo;
 use crate::finding::{Finding, FindingKind};
 use crate::summary::Counts;
 
+/// Binds, as `(thread id, key id, bind_seq)`.
+pub(crate) type Binds = HashSet<(u64, u64, u64)>;
+
 /// Findings kept for the report; later ones are only counted.
 pub(crate) const MAX_KEPT: usize = 10_000;
 /// `(thread, key)` pairs whose leaving task is remembered.
 const MAX_LEFT_BY: usize = 65_536;
+/// `(thread, key)` pairs whose last reported unreleased bind is remembered.
+const MAX_REPORTED_BINDS: usize = 65_536;
 /// Threads, and keys, with their own finding tally in summaries; findings on
 /// others still count in the totals (see [`State::untallied`]).
 pub(crate) const MAX_TALLIED: usize = MAX_KEPT;
@@ -69,6 +74,9 @@ pub(crate) struct State {
     pub(crate) growth_flagged: HashSet<u64>,
     /// `(thread id, key id)` -> the task seen leaving that value.
     pub(crate) left_by: HashMap<(u64, u64), LeftBy>,
+    /// `(thread id, key id)` -> the bind last reported as unreleased, by any
+    /// detection: each bind is reported once.
+    reported_binds: HashMap<(u64, u64), u64>,
     rate: HashMap<RateKey, Rate>,
     rate_events: u32,
     rate_window: Duration,
@@ -101,6 +109,7 @@ impl State {
             stranded_reported: HashSet::new(),
             growth_flagged: HashSet::new(),
             left_by: HashMap::new(),
+            reported_binds: HashMap::new(),
             rate: HashMap::new(),
             rate_events,
             rate_window,
@@ -205,15 +214,37 @@ impl State {
             .filter(|l| l.bind_seq == bind_seq)
     }
 
-    /// Whether an audited task end already reported the value of `key`
-    /// bound on `thread` by the bind `bind_seq`.
-    pub(crate) fn already_reported(&self, thread: u64, key: u64, bind_seq: u64) -> bool {
-        self.left_by(thread, key, bind_seq).is_some()
+    /// Claims the report of the value of `key` bound on `thread` by the bind
+    /// `bind_seq`: true the first time, false if any detection reported it.
+    /// Past [`MAX_REPORTED_BINDS`] pairs, new pairs are always claimed (a
+    /// bind may then be reported twice, never not at all).
+    pub(crate) fn claim_bind(&mut self, thread: u64, key: u64, bind_seq: u64) -> bool {
+        if self.reported_binds.len() >= MAX_REPORTED_BINDS
+            && !self.reported_binds.contains_key(&(thread, key))
+        {
+            return true;
+        }
+        self.reported_binds.insert((thread, key), bind_seq) != Some(bind_seq)
+    }
+
+    /// Whether anything is remembered per thread (see [`retain_threads`](Self::retain_threads)).
+    pub(crate) fn remembers_threads(&self) -> bool {
+        !(self.left_by.is_empty()
+            && self.reported_binds.is_empty()
+            && self.growth_flagged.is_empty())
+    }
+
+    /// Forgets what was remembered of threads not in `live`.
+    pub(crate) fn retain_threads(&mut self, live: &HashSet<u64>) {
+        self.left_by.retain(|(t, _), _| live.contains(t));
+        self.reported_binds.retain(|(t, _), _| live.contains(t));
+        self.growth_flagged.retain(|t| live.contains(t));
     }
 
     /// Forgets everything about a thread that stopped.
     pub(crate) fn forget_thread(&mut self, thread: u64) {
         self.left_by.retain(|(t, _), _| *t != thread);
+        self.reported_binds.retain(|(t, _), _| *t != thread);
         self.stranded_reported.retain(|(t, _)| *t != thread);
         self.growth_flagged.remove(&thread);
     }

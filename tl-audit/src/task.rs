@@ -2,17 +2,20 @@
 //! `#[thread_local_scoped]`: a wrapper for any closure, and the start/stop
 //! calls that pool integrations make on each worker thread.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use core::panic::Location;
 
 use tl_core::checkpoint::{self, Mark, TaskScope};
 
+use crate::detection::Detection;
 use crate::global;
 use crate::mode::Mode;
 
 std::thread_local! {
     /// The mark taken by [`worker_started`].
     static WORKER_MARK: Cell<Option<Mark>> = const { Cell::new(None) };
+    /// The binds [`worker_idle`] last found on this thread, `(key, bind_seq)`.
+    static LAST_IDLE: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` as a task named `name`: when it returns (or panics), the
@@ -73,10 +76,11 @@ pub fn worker_started() {
 
 /// Call when a pool worker thread stops (a thread-exit handler): every
 /// task-scoped value bound since [`worker_started`] and still bound is
-/// reported as unreleased, with `pool` as the task, unless an audited task
-/// end already reported it. This catches what sampling missed and what
-/// unwrapped tasks left. Does nothing without an installed auditor, in
-/// `off` mode, or if `worker_started` was not called on this thread.
+/// reported as unreleased ([`Detection::WorkerStop`]), attributed to the task
+/// it was bound in if the thread remembers it, else to `pool`, unless another
+/// check already reported it. This catches what sampling missed and what
+/// unwrapped tasks left. Does nothing without an installed auditor, in `off`
+/// mode, or if `worker_started` was not called on this thread.
 pub fn worker_stopping(pool: &'static str) {
     let Some(mark) = WORKER_MARK.try_with(Cell::take).ok().flatten() else {
         return;
@@ -91,6 +95,68 @@ pub fn worker_stopping(pool: &'static str) {
     // must not unwind out of a pool's exit handler.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let leftovers = mark.leftovers();
-        shared.worker_stopped(pool, leftovers);
+        shared.worker_idle(pool, Detection::WorkerStop, leftovers);
+    }));
+}
+
+/// Call when a pool worker thread goes idle (it finished its work and waits
+/// for more): every task-scoped value of a live key still bound on it is
+/// reported as unreleased ([`Detection::Park`]), once per bind. Does nothing
+/// while the thread is inside a task, without an installed auditor, or in
+/// `off` mode.
+///
+/// The [`tokio`](crate::tokio) integration calls it from `on_thread_park`.
+/// For a pool of your own, call it where a worker waits for its next job:
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let (jobs, queue) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+/// let worker = std::thread::spawn(move || {
+///     while let Ok(job) = queue.recv() {
+///         job();
+///         tl_audit::worker_idle("my-pool");
+///     }
+/// });
+/// jobs.send(Box::new(|| {})).unwrap();
+/// drop(jobs);
+/// worker.join().unwrap();
+/// ```
+///
+/// Cheap when nothing is left: one walk of the thread's own entries, no
+/// lock; a bind it already reported is not looked at again.
+pub fn worker_idle(pool: &'static str) {
+    if checkpoint::in_task() || !checkpoint::has_task_end_hook() {
+        return;
+    }
+    let leftovers = checkpoint::bound();
+    if leftovers.is_empty() {
+        return;
+    }
+    // Each bind is reported once: skip the lock when every leftover is one
+    // this thread already handed over.
+    let fresh = LAST_IDLE
+        .try_with(|last| {
+            let binds: Vec<(u64, u64)> = leftovers
+                .iter()
+                .map(|l| (l.entry.key.id, l.entry.bind_seq))
+                .collect();
+            let mut last = last.borrow_mut();
+            let fresh = binds.iter().any(|b| !last.contains(b));
+            *last = binds;
+            fresh
+        })
+        .unwrap_or(true);
+    if !fresh {
+        return;
+    }
+    let Some(shared) = global::active() else {
+        return;
+    };
+    if shared.config.mode == Mode::Off {
+        return;
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shared.worker_idle(pool, Detection::Park, leftovers);
     }));
 }

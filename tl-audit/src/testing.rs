@@ -14,7 +14,7 @@
 //! let failure = tl_audit::testing::AuditScope::new()
 //!     .run(|| { CONN.set("db-2".to_owned()); })
 //!     .unwrap_err();
-//! assert!(failure.to_string().contains("THREAD-LOCAL LEAK: task tl_audit::assert_clean left CONN"));
+//! assert!(failure.to_string().contains("THREAD-LOCAL LEAK: task tl_audit::assert_clean, entered at "));
 //! # CONN.remove();
 //! ```
 //!
@@ -110,9 +110,17 @@ impl std::error::Error for AuditFailure {
 /// leaked. The closure itself is a task named
 /// [`AuditScope::DEFAULT_TASK`] (or [`task_name`](Self::task_name)), so
 /// values it leaves bound on the calling thread are unreleased findings; tasks
-/// it runs on other threads are audited as they end; after it returns, one
-/// scan reports values of keys that died during the scope and are still held
-/// past the grace period (zero by default).
+/// it runs on other threads are audited as they end; after it returns, the
+/// final gate reports every task-scoped value bound since the scope began
+/// that a thread running no task still holds (a pool thread the closure
+/// used, kept alive past it), and values of keys that died during the scope
+/// and are still held past the grace period (zero by default).
+///
+/// Values bound before the scope began are not its doing and are not
+/// reported. A test running in parallel that binds a task-scoped value
+/// outside any task while the scope runs is reported, naming its thread
+/// (test threads are named after their test): hold [`serial`] in such
+/// tests, or bind inside a task.
 ///
 /// `TL_AUDIT` is ignored: a test's verdict does not depend on the
 /// environment. Events go to the subscriber current on the calling thread.
@@ -180,7 +188,9 @@ impl AuditScope {
     #[track_caller]
     pub fn run<R>(self, f: impl FnOnce() -> R) -> Result<R, AuditFailure> {
         let _serial = serial();
-        let auditor = self.builder.install().map_err(AuditFailure::Install)?;
+        // What is bound before the scope begins is not the scope's doing.
+        let builder = self.builder.gate_baseline(crate::scan::bound_binds());
+        let auditor = builder.install().map_err(AuditFailure::Install)?;
         let result = {
             let _task = TaskScope::enter(self.task);
             f()

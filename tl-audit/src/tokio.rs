@@ -21,28 +21,43 @@
 //! assert_eq!(len, Some(4));
 //! ```
 //!
-//! Async tasks move between threads at every `.await`, so a thread-local
-//! cannot follow one; audit the synchronous parts (blocking closures,
-//! handlers annotated with `#[thread_local_scoped]`) instead.
+//! Async tasks move between threads at every `.await`, so a value a task
+//! `set`s stays on the worker it was set on, where the next task polled
+//! there can read it: the park hook reports such values when the worker
+//! next goes idle.
 
 use tokio::runtime::Builder;
 use tokio::task::JoinHandle;
 
-use crate::task::{worker_started, worker_stopping, wrap};
+use crate::task::{worker_idle, worker_started, worker_stopping, wrap};
 
 /// The pool name reported as the task of values found at thread stop.
 pub const POOL: &str = "tokio";
 
-/// Sets `builder`'s `on_thread_start` and `on_thread_stop` to
-/// [`worker_started`] and [`worker_stopping`]`("tokio")`, for worker and
-/// blocking threads alike: a blocking thread that idles out, or any thread
-/// at runtime shutdown, reports the task-scoped values its tasks left and no
-/// audited task end reported. This replaces hooks set before; to keep your
-/// own, call those two functions from them instead.
+/// Sets `builder`'s `on_thread_start`, `on_thread_stop` and
+/// `on_thread_park` hooks:
+/// - start and stop, for worker and blocking threads alike, call
+///   [`worker_started`] and [`worker_stopping`]`("tokio")`: a blocking
+///   thread that idles out, or any thread at runtime shutdown, reports the
+///   task-scoped values its tasks left and no other check reported;
+/// - park, for worker threads, calls [`worker_idle`]`("tokio")`: a worker
+///   parks only between polls, so a task-scoped value still bound then was
+///   left by a task that set it and returned or `.await`ed without removing
+///   it (the next task polled on that worker can read it), and is reported
+///   then, not when the runtime stops.
+///
+/// Blocking threads have no park hook in tokio: values that closures run by
+/// plain `spawn_blocking` leave are reported by the auditor's scans
+/// ([`AuditorBuilder::idle_after`](crate::AuditorBuilder::idle_after)) and
+/// gate, or at once with [`spawn_blocking`]. (`on_after_task_poll` would
+/// see each poll's end, but needs `--cfg tokio_unstable`.) This replaces
+/// hooks set before; to keep your own, call these functions from them
+/// instead.
 pub fn instrument(builder: &mut Builder) -> &mut Builder {
     builder
         .on_thread_start(worker_started)
         .on_thread_stop(|| worker_stopping(POOL))
+        .on_thread_park(|| worker_idle(POOL))
 }
 
 /// `tokio::task::spawn_blocking` of `f` as a task named `task` (see

@@ -65,8 +65,11 @@ fn values_a_handler_does_not_list_are_reported_with_its_name() {
             "{site}"
         );
         assert!(
-            f.message
-                .contains("list it in #[thread_local_scoped(..)] on macro_handlers::place_order"),
+            f.message.contains(&format!(
+                "task macro_handlers::place_order, entered at {site}, left AUDIT_TRAIL"
+            )) && f
+                .message
+                .contains("guard the function that sets it with #[thread_local_scoped(AUDIT_TRAIL)]"),
             "{}",
             f.message
         );

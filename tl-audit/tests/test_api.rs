@@ -52,9 +52,12 @@ fn assert_clean_fails_listing_every_finding() {
         message.starts_with("tl-audit: 2 thread-local leak(s) found"),
         "{message}"
     );
-    assert!(message.contains("task background left CONN"), "{message}");
     assert!(
-        message.contains("task tl_audit::assert_clean left CONN"),
+        message.contains("task background, entered at ") && message.contains("set on thread \"api-worker\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("task tl_audit::assert_clean, entered at "),
         "{message}"
     );
     assert!(!message.contains("left on the"), "values are not shown");

@@ -38,9 +38,11 @@ fn a_task_leaving_a_value_set_on_a_pooled_thread_is_reported() {
         assert_eq!(f.kind(), Some(FindingKind::Unreleased));
         assert!(f.message.starts_with(LEAK_PREFIX));
         assert!(
-            f.message.contains("task handle_request left CONN")
-                && f.message
-                    .contains("list it in #[thread_local_scoped(..)] on handle_request")
+            f.message.contains("task handle_request, entered at ")
+                && f.message.contains(", left CONN (")
+                && f.message.contains("bind it with CONN.scope(..) instead of set(..) at ")
+                && f.message.contains("#[thread_local_scoped(CONN)]")
+                && !f.message.contains("on handle_request")
                 && f.message.contains(".per_thread()"),
             "{}",
             f.message
