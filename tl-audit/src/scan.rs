@@ -407,10 +407,7 @@ mod tests {
         );
 
         let mut state = State::new(10, Duration::from_secs(60));
-        let config = builder
-            .report_earlier_deaths(false)
-            .config()
-            .unwrap();
+        let config = builder.report_earlier_deaths(false).config().unwrap();
         assert!(
             analyze(
                 &mut state,

@@ -67,9 +67,9 @@ fn values_a_handler_does_not_list_are_reported_with_its_name() {
         assert!(
             f.message.contains(&format!(
                 "task macro_handlers::place_order, entered at {site}, left AUDIT_TRAIL"
-            )) && f
-                .message
-                .contains("guard the function that sets it with #[thread_local_scoped(AUDIT_TRAIL)]"),
+            )) && f.message.contains(
+                "guard the function that sets it with #[thread_local_scoped(AUDIT_TRAIL)]"
+            ),
             "{}",
             f.message
         );

@@ -53,7 +53,8 @@ fn assert_clean_fails_listing_every_finding() {
         "{message}"
     );
     assert!(
-        message.contains("task background, entered at ") && message.contains("set on thread \"api-worker\""),
+        message.contains("task background, entered at ")
+            && message.contains("set on thread \"api-worker\""),
         "{message}"
     );
     assert!(

@@ -40,7 +40,8 @@ fn a_task_leaving_a_value_set_on_a_pooled_thread_is_reported() {
         assert!(
             f.message.contains("task handle_request, entered at ")
                 && f.message.contains(", left CONN (")
-                && f.message.contains("bind it with CONN.scope(..) instead of set(..) at ")
+                && f.message
+                    .contains("bind it with CONN.scope(..) instead of set(..) at ")
                 && f.message.contains("#[thread_local_scoped(CONN)]")
                 && !f.message.contains("on handle_request")
                 && f.message.contains(".per_thread()"),

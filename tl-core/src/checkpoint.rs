@@ -364,6 +364,7 @@ impl Drop for TaskScope {
                     },
                     start: self.mark.seq,
                     end: map.seq(),
+                    depth: self.depth,
                 });
             }
             self.depth == 0 && hooked && sampled(map)

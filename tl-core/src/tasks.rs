@@ -29,6 +29,8 @@ pub(crate) struct EndedTask {
     pub(crate) id: TaskId,
     pub(crate) start: u64,
     pub(crate) end: u64,
+    /// How many tasks enclosed it.
+    pub(crate) depth: u32,
 }
 
 /// See the module docs.
@@ -74,13 +76,15 @@ impl TaskState {
 
     /// The innermost task that was running when bind `bind_seq` happened:
     /// among the remembered ended tasks and the open outermost one, the one
-    /// that began last among those covering it. `None` if none does (bound
+    /// that began last among those covering it, and of those that began
+    /// and ended together (entering a task binds nothing), the deepest. `None` if none does (bound
     /// outside any task, or by a task no longer remembered).
     pub(crate) fn task_of(&self, bind_seq: u64, now: u64) -> Option<TaskId> {
         let open = self.outer.get().map(|id| EndedTask {
             id,
             start: self.outer_start.get(),
             end: now,
+            depth: 0,
         });
         self.recent
             .get()
@@ -88,7 +92,7 @@ impl TaskState {
             .flatten()
             .chain(open)
             .filter(|t| t.start < bind_seq && bind_seq <= t.end)
-            .max_by_key(|t| t.start)
+            .max_by_key(|t| (t.start, core::cmp::Reverse(t.end), t.depth))
             .map(|t| t.id)
     }
 }
