@@ -13,16 +13,38 @@
 //!   at its next thread-local access; an idle pooled thread never does.
 //!   Found by scans of the [registry](tl_core::registry), reported once per
 //!   value.
-//! - **Unreleased** values: a task-scoped value still set on its thread when
-//!   its task ended, so the next task on that thread can read it (a memory
-//!   leak and a data leak between requests). Task ends come from
-//!   `#[thread_local_scoped]` handlers, from [`task`]/[`wrap`], and from the
-//!   pool integrations ([`worker_stopping`]). Per-thread caches
-//!   (`ThreadLocal::per_thread`) are never reported.
+//! - **Unreleased** values: a task-scoped value left bound on its thread
+//!   when the work that bound it ended, so the next work on that thread can
+//!   read it (a memory leak and a data leak between requests). Per-thread
+//!   caches (`ThreadLocal::per_thread`) are never reported. Each bind is
+//!   reported once, by the first check that sees it; its event's `found_by`
+//!   field says which (see [`Detection`]).
 //! - **Growth**: a thread holding more values or bytes than a configured
 //!   threshold ([`AuditorBuilder::max_entries_per_thread`],
 //!   [`AuditorBuilder::max_bytes_per_thread`]), reported once per crossing.
 //!
+//! ## What is found, and when
+//! A thread is *inside a task* while a `#[thread_local_scoped]` handler, a
+//! [`task`]/[`wrap`] closure or an [`AuditScope`](testing::AuditScope)
+//! closure runs on it. No other boundary is needed: installing the auditor
+//! is enough for plain std, rayon and tokio pools.
+//!
+//! | Kind (`found_by`) | Triggered by | Reported | Modes |
+//! |---|---|---|---|
+//! | `unreleased` (`task_end`) | a task ends with a value it bound still bound | at the task's end, on its thread | `full`, `deny`; one task end in N per thread in `sampled` |
+//! | `unreleased` (`overwrite`) | a `set` in a task replaces a value bound before the task began | at that `set` | all but `off` |
+//! | `unreleased` (`park`) | a pool worker goes idle with a value bound: tokio's `on_thread_park` ([`tokio::instrument`]), or [`worker_idle`] in your own pool | when it parks | all but `off` |
+//! | `unreleased` (`idle`) | a thread running no task has held a value longer than [`AuditorBuilder::idle_after`] (default 60 s) | at the next scan (every [`AuditorBuilder::interval`]) | all but `off` |
+//! | `unreleased` (`worker_stop`) | a pool thread stops with a value bound since it started ([`rayon::instrument`], [`tokio::instrument`]) | when it stops | all but `off` |
+//! | `unreleased` (`gate`) | a thread running no task still holds a value when the audit ends | at [`Auditor::finish`], [`Auditor::shutdown`] and the end of an [`AuditScope`](testing::AuditScope) (there: bound since the scope began) | all but `off` |
+//! | `stranded` | a key died while another thread holds its value, past [`AuditorBuilder::grace_period`] | at the next scan | all but `off` |
+//! | `growth` | a thread holds more values or bytes than a threshold | at the next scan | all but `off`, with a threshold set |
+//!
+//! Values held by a thread that is inside a task when a scan or the gate
+//! runs are counted in summaries, never reported as idle, however old: a
+//! long task may legitimately hold its value throughout. rayon has no idle
+//! hook, so plain rayon pools rely on overwrites, scans and the gate.
+
 //! # Quick start
 //! ```
 //! use tl_audit::Auditor;
@@ -66,12 +88,15 @@
 //! | `value_type` | string | all | `type_name` of the value |
 //! | `policy` | string | all | `task-scoped` or `per-thread` |
 //! | `bytes` | u64 | all | Bytes retained by the value (growth: by all the thread's values) |
-//! | `age_ms` | u64 | all | How long the value had been bound (coarse: may overstate the age by up to the auditor's interval; with a manual auditor, by up to the time since the last scan) |
+//! | `age_ms` | u64 | all | How long the value had been bound (for `idle`, how long the idle thread has held it) (coarse: may overstate the age by up to the auditor's interval; with a manual auditor, by up to the time since the last scan) |
 //! | `dead_ms` | u64 | stranded | How long ago the key died |
 //! | `declared_at` | string | all | Where the `ThreadLocal` is declared, `file:line:col` |
 //! | `set_site` | string | all | Where the value was bound, `file:line:col` |
-//! | `task` | string | unreleased; stranded if known | The task that left the value (for worker stops, the pool: `rayon`, `tokio`) |
-//! | `task_site` | string | unreleased | Where the task was entered (its handler, or the [`wrap`] call) |
+//! | `task` | string | unreleased, stranded; if known | The task the value was bound in (the innermost, for nested tasks); for a worker stop with no task known, the pool (`rayon`, `tokio`) |
+//! | `task_site` | string | unreleased, stranded; if known | Where that task was entered (its handler, or the [`wrap`] call) |
+//! | `found_by` | string | unreleased | How it was found: `task_end`, `overwrite`, `park`, `idle`, `worker_stop` or `gate` ([`Detection`]) |
+//! | `by_initializer` | bool | unreleased | Present (true) if the key's initializer bound the value on a read at `set_site` |
+//! | `overwritten_by`, `overwritten_by_site` | string | unreleased (`overwrite`) | The task whose `set` replaced the value, and where it was entered |
 //! | `panicking` | bool | unreleased | Present (true) if the task ended by a panic |
 //! | `worker_stop` | bool | unreleased | Present (true) if found when a pool thread stopped |
 //! | `entries` | u64 | growth | Values bound on the thread |
@@ -98,7 +123,7 @@
 //! | Feature | Adds |
 //! |---|---|
 //! | `rayon` | [`rayon::instrument`] (start/exit handlers), [`rayon::spawn`] |
-//! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`), [`tokio::spawn_blocking`] |
+//! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`/`on_thread_park`), [`tokio::spawn_blocking`] |
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -8,19 +8,36 @@ use crate::error::ConfigError;
 
 /// How much the auditor does, like Netty's leak detection levels.
 ///
-/// | Mode | Task ends audited | Scans | Finding level | [`Report::exit_status`](crate::Report::exit_status) with findings |
+/// | Mode | Task ends audited | Overwrites, idle scans, park, gate | Finding level | [`Report::exit_status`](crate::Report::exit_status) with findings |
 /// |---|---|---|---|---|
 /// | `off` | none (no hook, no thread: no cost) | none | - | 0 |
-/// | `sampled` (default) | one in N per thread ([`AuditorBuilder::sample_every`](crate::AuditorBuilder::sample_every)) | every interval | WARN | 0 |
-/// | `full` | every one | every interval | WARN | 0 |
-/// | `deny` | every one | every interval | ERROR | 1 (and test scopes fail) |
+/// | `sampled` (default) | one in N per thread ([`AuditorBuilder::sample_every`](crate::AuditorBuilder::sample_every)) | all | WARN | 0 |
+/// | `full` | every one | all | WARN | 0 |
+/// | `deny` | every one | all | ERROR | 1 (and test scopes fail) |
+///
+/// What each mode guarantees, for a task-scoped value that work leaves bound
+/// on a pooled thread:
+/// - `full` and `deny` report it when its task ends, with the task's name
+///   and the panic flag, on the thread that ran it.
+/// - `sampled` reports it at the latest when the next task on that thread
+///   replaces it with its own `set` ([`Detection::Overwrite`](crate::Detection::Overwrite)),
+///   when the thread goes idle where a pool says so ([`Detection::Park`](crate::Detection::Park)),
+///   when a scan finds it held longer than
+///   [`idle_after`](crate::AuditorBuilder::idle_after) by a thread running no
+///   task ([`Detection::Idle`](crate::Detection::Idle)), or at the final gate
+///   ([`Detection::Gate`](crate::Detection::Gate)); a sampled task end
+///   reports it at once. Nothing sampling skips is lost, only reported
+///   later. The sampling keeps the cost of tasks that leave nothing, the
+///   common case, at a thread-local decrement.
+/// - Every mode but `off` reports each bind once, whichever check sees it
+///   first, and reports stranded values and growth at every scan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
     /// Nothing is audited and nothing runs.
     Off,
     /// One task end in N is audited on each thread (the first one on each
-    /// thread always is); scans run every interval.
+    /// thread always is); every other check runs (see the table above).
     #[default]
     Sampled,
     /// Every task end is audited; scans run every interval.
