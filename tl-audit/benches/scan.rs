@@ -1,7 +1,11 @@
 //! One full scan of 1,000 idle (parked) threads, each holding 100 bound
 //! values of 100 distinct keys: 100,000 entries. Target: <= 10 ms.
 //!
-//! Benchmark ids: `scan/1000x100`, and for reference
+//! Benchmark ids: `scan/1000x100`; `scan/1000x100_idle_held`: the same scan
+//! when every one of the 100,000 values is held past
+//! [`idle_after`](tl_audit::AuditorBuilder::idle_after) by a thread running
+//! no task (all reported by the first scan, each looked up again by every
+//! later one: the idle check's worst case); and for reference
 //! `scan/1000x100_snapshot_all`: `tl_core::registry::snapshot_all()` alone,
 //! which holds all 100,000 entry copies at once; the auditor's scan digests
 //! one thread's snapshot at a time instead and is several times faster.
@@ -64,6 +68,25 @@ fn scan(c: &mut Criterion) {
     });
     group.bench_function("1000x100_snapshot_all", |b| {
         b.iter(tl_core::registry::snapshot_all)
+    });
+    // Its final gate reports the 100,000 values the threads still hold.
+    drop(auditor);
+
+    let auditor = Auditor::builder()
+        .mode(Mode::Full)
+        .ignore_env()
+        .manual()
+        .idle_after(Duration::ZERO)
+        .install()
+        .expect("install auditor");
+    let first = auditor.scan_now().expect("scan");
+    assert_eq!(first.findings.len(), THREADS * KEYS, "every value is idle-held");
+    group.bench_function("1000x100_idle_held", |b| {
+        b.iter(|| {
+            let report = auditor.scan_now().expect("scan");
+            assert!(report.findings.is_empty(), "each bind is reported once");
+            report
+        });
     });
     group.finish();
 

@@ -19,8 +19,9 @@ pub(crate) type Binds = HashSet<(u64, u64, u64)>;
 pub(crate) const MAX_KEPT: usize = 10_000;
 /// `(thread, key)` pairs whose leaving task is remembered.
 const MAX_LEFT_BY: usize = 65_536;
-/// `(thread, key)` pairs whose last reported unreleased bind is remembered.
-const MAX_REPORTED_BINDS: usize = 65_536;
+/// `(thread, key)` pairs whose last reported unreleased bind is remembered
+/// (about 50 MB at most; pairs of exited threads are forgotten at each scan).
+const MAX_REPORTED_BINDS: usize = 1 << 20;
 /// Threads, and keys, with their own finding tally in summaries; findings on
 /// others still count in the totals (see [`State::untallied`]).
 pub(crate) const MAX_TALLIED: usize = MAX_KEPT;
