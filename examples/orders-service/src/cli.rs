@@ -68,9 +68,9 @@ Examples:
 pub enum AuditMode {
     /// No auditing, no cost.
     Off,
-    /// One task end in 128 audited per thread; scans for stranded values.
+    /// One task end in 128 audited per thread; leftovers the others miss are reported when the next task replaces them, a thread idles with them, or at shutdown; scans for stranded values.
     Sampled,
-    /// Every task end audited; scans for stranded values.
+    /// Every task end audited; plus the checks of sampled.
     Full,
     /// Like full, and findings make the exit status 1.
     Deny,
