@@ -80,7 +80,11 @@ fn scan(c: &mut Criterion) {
         .install()
         .expect("install auditor");
     let first = auditor.scan_now().expect("scan");
-    assert_eq!(first.findings.len(), THREADS * KEYS, "every value is idle-held");
+    assert_eq!(
+        first.findings.len(),
+        THREADS * KEYS,
+        "every value is idle-held"
+    );
     group.bench_function("1000x100_idle_held", |b| {
         b.iter(|| {
             let report = auditor.scan_now().expect("scan");

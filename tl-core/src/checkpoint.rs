@@ -351,7 +351,7 @@ impl Drop for TaskScope {
         // A nested task (a handler called by a handler) is part of the
         // enclosing one: what it leaves bound, its caller may still use and
         // clean up, so only the outermost task's end is a task end.
-        let outermost = map::with(|map| {
+        let call_hook = map::with(|map| {
             let tasks = &map.tasks;
             tasks.depth.set(self.depth);
             let hooked = has_task_end_hook();
@@ -367,9 +367,13 @@ impl Drop for TaskScope {
                     depth: self.depth,
                 });
             }
-            self.depth == 0 && hooked && sampled(map)
+            let call_hook = self.depth == 0 && hooked && sampled(map);
+            if self.depth == 0 && !call_hook {
+                leave_outermost(map);
+            }
+            call_hook
         });
-        if outermost {
+        if call_hook {
             if let Some(hook) = hook() {
                 hook(&TaskEnd {
                     task: self.task,
@@ -377,16 +381,18 @@ impl Drop for TaskScope {
                     mark: &self.mark,
                 });
             }
-        }
-        if self.depth == 0 {
-            // After the hook: the task is over once its end is audited, and an
-            // auditor that sees the thread out of its task then sees every
-            // unbind the task made (`publish_in_task` is a `Release` store).
-            map::with(|map| {
-                map.tasks.outer.set(None);
-                map.tasks.outer_start.set(0);
-                map.publish_in_task(false);
-            });
+            // After the hook, which attributes leftovers to the open task.
+            map::with(leave_outermost);
         }
     }
+}
+
+/// The outermost task is over: an auditor that sees the thread out of its
+/// task then also sees every unbind the task made (`publish_in_task` is a
+/// `Release` store).
+#[inline]
+fn leave_outermost(map: &map::LocalMap) {
+    map.tasks.outer.set(None);
+    map.tasks.outer_start.set(0);
+    map.publish_in_task(false);
 }
