@@ -42,12 +42,18 @@ impl fmt::Display for Site {
     }
 }
 
-/// "task NAME, entered at SITE" (or without the site when unknown).
+/// "task NAME, entered at SITE" (or without the site when unknown); in the
+/// middle of a sentence, followed by [`Task::close`].
 struct Task(&'static str, Option<&'static Location<'static>>);
 
 impl Task {
     fn of(id: TaskId) -> Self {
         Self(id.name, Some(id.location))
+    }
+
+    /// The comma that closes "entered at SITE" mid-sentence.
+    fn close(&self) -> &'static str {
+        if self.1.is_some() { "," } else { "" }
     }
 }
 
@@ -55,7 +61,7 @@ impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "task {}", self.0)?;
         if let Some(site) = self.1 {
-            write!(f, ", entered at {site},")?;
+            write!(f, ", entered at {site}")?;
         }
         Ok(())
     }
@@ -66,27 +72,32 @@ impl Finding {
         self.task.map(|name| Task(name, self.task_site))
     }
 
-    /// " by task T, entered at S," / " by its initializer on a read" and
-    /// " at SITE": where and by whom the value was bound.
+    /// Where, how and in which task the value was bound: " at SITE" or " by
+    /// the key's initializer, on a read at SITE ...", then " in task T,
+    /// entered at S" when known.
     fn origin(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.by_initializer {
-            write!(
-                f,
-                " by the key's initializer, on a read (get/with) at {} that found nothing bound",
-                Site(self.set_site)
-            )?;
-        } else {
-            write!(f, " at {}", Site(self.set_site))?;
-        }
+        self.bound_where(f)?;
         match self.task_that_left() {
             Some(task) => write!(f, " in {task}"),
             None => Ok(()),
         }
     }
 
+    fn bound_where(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.by_initializer {
+            write!(
+                f,
+                " by the key's initializer, on a read (get/with) at {} that found nothing bound",
+                Site(self.set_site)
+            )
+        } else {
+            write!(f, " at {}", Site(self.set_site))
+        }
+    }
+
     /// The two fixes: unbind when the work ends, or declare a cache.
     fn fix(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = self.key_name();
+        let key = receiver(self);
         let declared = Site(self.key.map(|k| k.declared_at));
         let set = Site(self.set_site);
         if self.by_initializer {
@@ -104,10 +115,33 @@ impl Finding {
     }
 }
 
-/// The key as `#[thread_local_scoped(..)]`'s argument: its name when it has
-/// one (statics are named after themselves), `..` otherwise.
-fn guard_arg(finding: &Finding) -> &'static str {
-    finding.key.and_then(|k| k.name).unwrap_or("..")
+/// The key as `#[thread_local_scoped(..)]`'s argument: `self.field` for a
+/// field the derive named `Service.field`, the name of a static (a path),
+/// and `..` for an unnamed key or a name that is not a path.
+fn guard_arg(finding: &Finding) -> String {
+    let Some(name) = finding.key.and_then(|k| k.name) else {
+        return "..".to_owned();
+    };
+    let is_ident = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    match name.split_once('.') {
+        Some((service, field)) if is_ident(service) && is_ident(field) => format!("self.{field}"),
+        None if name.split("::").all(is_ident) => name.to_owned(),
+        _ => "..".to_owned(),
+    }
+}
+
+/// The key as code that calls its methods: [`guard_arg`], or the key's
+/// report name when that is `..`.
+fn receiver(finding: &Finding) -> String {
+    match guard_arg(finding) {
+        arg if arg == ".." => finding.key_name(),
+        arg => arg,
+    }
 }
 
 impl fmt::Display for Finding {
@@ -132,7 +166,8 @@ impl fmt::Display for Finding {
                 }
                 write!(
                     f,
-                    "; an idle pooled thread never drops it. Unbind it on every thread before dropping the key: bind it with {key}.scope(..) instead of set(..) at {set}, or guard the function that sets it with #[thread_local_scoped({guard})]",
+                    "; an idle pooled thread never drops it. Unbind it on every thread before dropping the key: bind it with {receiver}.scope(..) instead of set(..) at {set}, or guard the function that sets it with #[thread_local_scoped({guard})]",
+                    receiver = receiver(self),
                     guard = guard_arg(self)
                 )
             }
@@ -143,17 +178,14 @@ impl fmt::Display for Finding {
                     .unwrap_or(Task("<unnamed task>", None));
                 write!(
                     f,
-                    "{task} left {key} ({ty}, {bytes} bytes) set on thread \"{thread}\" (#{id})"
+                    "{task}{close} left {key} ({ty}, {bytes} bytes) set on thread \"{thread}\" (#{id})",
+                    close = task.close()
                 )?;
                 if self.panicking {
                     f.write_str(" when it panicked")?;
                 }
                 f.write_str("; it was bound")?;
-                if self.by_initializer {
-                    self.origin(f)?;
-                } else {
-                    write!(f, " at {set}")?;
-                }
+                self.bound_where(f)?;
                 f.write_str(", and the next task on this thread can read it.")?;
                 self.fix(f)
             }
@@ -163,7 +195,8 @@ impl fmt::Display for Finding {
                     .map_or(Task("<unnamed task>", None), Task::of);
                 write!(
                     f,
-                    "{by} on thread \"{thread}\" (#{id}) found {key} ({ty}, {bytes} bytes) already set when it began, and replaced it; the value was bound {age} earlier"
+                    "{by}{close} on thread \"{thread}\" (#{id}) found {key} ({ty}, {bytes} bytes) already set when it began, and replaced it; the value was bound {age} earlier",
+                    close = by.close()
                 )?;
                 self.origin(f)?;
                 if self.task.is_none() {
@@ -229,7 +262,72 @@ fn growth(this: &Finding, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use tl_core::ThreadLocal;
+    use tl_core::registry::ThreadInfo;
+
     use super::*;
+
+    fn finding(key: &ThreadLocal<u8>) -> Finding {
+        let thread = ThreadInfo {
+            id: 3,
+            std_id: std::thread::current().id(),
+            name: Some("pool-1".into()),
+        };
+        let mut f = Finding::new(FindingKind::Unreleased, thread, Instant::now());
+        f.key = Some(key.info());
+        f
+    }
+
+    #[test]
+    fn the_guard_names_statics_fields_and_nothing_else() {
+        let cases = [
+            ("USER", "USER", "USER"),
+            ("app::auth::USER", "app::auth::USER", "app::auth::USER"),
+            ("OrderService.conn", "self.conn", "self.conn"),
+            ("current user", "..", "current user"),
+        ];
+        for (name, guard, receiver_) in cases {
+            let key = ThreadLocal::<u8>::new().named(name);
+            let f = finding(&key);
+            assert_eq!(guard_arg(&f), guard, "{name}");
+            assert_eq!(receiver(&f), receiver_, "{name}");
+        }
+        let unnamed = ThreadLocal::<u8>::new();
+        assert_eq!(guard_arg(&finding(&unnamed)), "..");
+    }
+
+    #[test]
+    fn sentences_punctuate_tasks_with_and_without_sites() {
+        let key = ThreadLocal::<u8>::new().named("USER");
+        let mut f = finding(&key);
+        f.task = Some("handle_request");
+        let text = f.to_string();
+        assert!(
+            text.contains("task handle_request left USER (u8, 0 bytes)"),
+            "{text}"
+        );
+        f.task_site = Some(Location::caller());
+        let text = f.to_string();
+        let site = f.task_site.unwrap();
+        assert!(
+            text.contains(&format!(
+                "task handle_request, entered at {site}, left USER"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains(",,") && !text.contains(",;"), "{text}");
+        f.found_by = Detection::Idle;
+        f.by_initializer = true;
+        let text = f.to_string();
+        assert!(
+            text.contains("by the key's initializer")
+                && text.contains("in task handle_request, entered at "),
+            "{text}"
+        );
+        assert!(!text.contains(",,") && !text.contains(",;"), "{text}");
+    }
 
     #[test]
     fn human_durations() {
