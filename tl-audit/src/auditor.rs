@@ -11,7 +11,7 @@
 
 use core::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,6 +63,10 @@ pub(crate) struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     shut: AtomicBool,
+    /// Panics caught in the `on_finding` callback.
+    callback_panics: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: crate::metrics::Metrics,
 }
 
 /// Finds stranded, unreleased and oversized thread-local values and reports
@@ -126,6 +130,9 @@ impl Auditor {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             shut: AtomicBool::new(false),
+            callback_panics: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: crate::metrics::Metrics::new(config.metrics_max_keys),
             dispatch,
             config,
         });
@@ -181,6 +188,12 @@ impl Auditor {
     pub fn scan_now(&self) -> Result<ScanReport, AuditError> {
         self.check_running()?;
         Ok(self.shared.scan())
+    }
+
+    /// Panics caught in the [`on_finding`](AuditorBuilder::on_finding)
+    /// callback since installation.
+    pub fn callback_panics(&self) -> u64 {
+        self.shared.callback_panics.load(Ordering::Relaxed)
     }
 
     /// Findings counted since installation, by kind.
@@ -349,9 +362,13 @@ impl Shared {
         };
         // One snapshot at a time, each dropped once digested (see `scan`).
         let min_age = gate.min_age(&self.config);
+        #[cfg(feature = "metrics")]
+        let mut totals = Some(scan::KeyTotals::new());
+        #[cfg(not(feature = "metrics"))]
+        let mut totals: Option<scan::KeyTotals> = None;
         let digests: Vec<ThreadDigest> = registry::threads()
             .iter()
-            .filter_map(|t| ThreadDigest::visit(t, min_age))
+            .filter_map(|t| ThreadDigest::visit(t, min_age, totals.as_mut()))
             .collect();
         let (findings, stats, emits) = {
             let mut state = self.lock_state();
@@ -362,10 +379,21 @@ impl Shared {
             (findings, stats, emits)
         };
         self.emit(&findings, &emits);
+        let took = start.elapsed();
+        #[cfg(feature = "metrics")]
+        self.metrics.scan(&crate::metrics::ScanFigures {
+            keys: totals.unwrap_or_default(),
+            stranded_values: stats.stale,
+            stranded_bytes: stats.stale_bytes,
+            threads: stats.threads,
+            took,
+        });
+        #[cfg(not(feature = "metrics"))]
+        let _ = totals;
         ScanReport {
             stats,
             findings,
-            took: start.elapsed(),
+            took,
         }
     }
 
@@ -473,10 +501,22 @@ impl Shared {
         self.emit(&findings, &emits);
     }
 
+    /// Emits the findings' events (those the rate limiter let through),
+    /// counts them in the metrics, and calls the user's callback, outside
+    /// the state lock.
     fn emit(&self, findings: &[Finding], emits: &[Option<u64>]) {
         for (f, emit) in findings.iter().zip(emits) {
             if let Some(suppressed) = emit {
                 emit::finding(self.dispatch.as_ref(), self.config.mode, f, *suppressed);
+            }
+            #[cfg(feature = "metrics")]
+            self.metrics.finding(f);
+            if let Some(callback) = &self.config.on_finding {
+                if catch_unwind(AssertUnwindSafe(|| (callback.0)(f))).is_err() {
+                    self.callback_panics.fetch_add(1, Ordering::Relaxed);
+                    #[cfg(feature = "metrics")]
+                    self.metrics.callback_panicked();
+                }
             }
         }
     }

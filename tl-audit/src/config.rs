@@ -7,6 +7,7 @@ use tracing::Dispatch;
 
 use crate::auditor::Auditor;
 use crate::error::{AuditError, ConfigError};
+use crate::finding::Finding;
 use crate::mode::Mode;
 use crate::state::Binds;
 
@@ -41,6 +42,23 @@ pub(crate) struct Config {
     pub(crate) thread_name: String,
     pub(crate) report_earlier_deaths: bool,
     pub(crate) dispatch: Option<Dispatch>,
+    pub(crate) on_finding: Option<FindingCallback>,
+    /// Keys with a metrics label of their own (feature `metrics`).
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(dead_code, reason = "read by the metrics feature only")
+    )]
+    pub(crate) metrics_max_keys: usize,
+}
+
+/// A user's callback for every finding (see [`AuditorBuilder::on_finding`]).
+#[derive(Clone)]
+pub(crate) struct FindingCallback(pub(crate) Arc<dyn Fn(&Finding) + Send + Sync>);
+
+impl core::fmt::Debug for FindingCallback {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("FindingCallback")
+    }
 }
 
 /// Builds and installs an [`Auditor`].
@@ -80,6 +98,8 @@ pub struct AuditorBuilder {
     thread_name: String,
     report_earlier_deaths: bool,
     dispatch: Option<Dispatch>,
+    on_finding: Option<FindingCallback>,
+    metrics_max_keys: usize,
 }
 
 impl Default for AuditorBuilder {
@@ -105,6 +125,8 @@ impl AuditorBuilder {
     pub const DEFAULT_RATE_EVENTS: u32 = 10;
     /// Default rate-limit window.
     pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
+    /// Default [`metrics_max_keys`](Self::metrics_max_keys).
+    pub const DEFAULT_METRICS_MAX_KEYS: usize = 50;
     /// Default name of the auditor thread.
     pub const DEFAULT_THREAD_NAME: &'static str = "tl-audit";
 
@@ -127,6 +149,8 @@ impl AuditorBuilder {
             thread_name: Self::DEFAULT_THREAD_NAME.to_owned(),
             report_earlier_deaths: true,
             dispatch: None,
+            on_finding: None,
+            metrics_max_keys: Self::DEFAULT_METRICS_MAX_KEYS,
         }
     }
 
@@ -252,6 +276,45 @@ impl AuditorBuilder {
         self
     }
 
+    /// Calls `callback` with every finding, on the thread that made it
+    /// (the auditor thread for scans, the task's thread for task ends and
+    /// overwrites), after the finding is counted and its event emitted or
+    /// withheld: it sees the findings the rate limiter keeps out of the log
+    /// too. For routing findings elsewhere (an incident hook, a test
+    /// harness). It must be quick and must not wait for a pool's threads.
+    ///
+    /// A panic in it is caught, so it never unwinds into a pool thread or
+    /// the auditor, and counted in [`Auditor::callback_panics`] (and, with
+    /// the `metrics` feature, `tl_audit_finding_callback_panics_total`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tl_audit::{Auditor, Finding};
+    ///
+    /// let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    /// let sink = Arc::clone(&seen);
+    /// let auditor = Auditor::builder()
+    ///     .on_finding(move |f: &Finding| sink.lock().unwrap().push(f.key_name()))
+    ///     .install()
+    ///     .unwrap();
+    /// # drop(auditor);
+    /// ```
+    pub fn on_finding(mut self, callback: impl Fn(&Finding) + Send + Sync + 'static) -> Self {
+        self.on_finding = Some(FindingCallback(Arc::new(callback)));
+        self
+    }
+
+    /// With the `metrics` feature: how many keys get a `key` label of their
+    /// own in the metrics (at least 1, default
+    /// [`DEFAULT_METRICS_MAX_KEYS`](Self::DEFAULT_METRICS_MAX_KEYS)); the
+    /// values of the others are summed under `key="other"`, so that a
+    /// service creating keys without end cannot flood the metrics backend.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_max_keys(mut self, n: usize) -> Self {
+        self.metrics_max_keys = n;
+        self
+    }
+
     /// Validates the settings and applies `TL_AUDIT`.
     pub(crate) fn config(&self) -> Result<Config, ConfigError> {
         if let Some(interval) = self.interval {
@@ -267,6 +330,11 @@ impl AuditorBuilder {
             return Err(ConfigError::GraceOutOfRange {
                 grace: self.grace,
                 max: MAX_DURATION,
+            });
+        }
+        if self.metrics_max_keys == 0 {
+            return Err(ConfigError::ZeroThreshold {
+                setting: "metrics_max_keys",
             });
         }
         if self.idle_after > MAX_DURATION {
@@ -325,6 +393,8 @@ impl AuditorBuilder {
             thread_name: self.thread_name.clone(),
             report_earlier_deaths: self.report_earlier_deaths,
             dispatch: self.dispatch.clone(),
+            on_finding: self.on_finding.clone(),
+            metrics_max_keys: self.metrics_max_keys,
         })
     }
 

@@ -33,9 +33,10 @@ pub enum ConfigError {
     },
     /// `sample_every(0)`: one task end in zero cannot be audited.
     ZeroSampleRate,
-    /// A growth threshold of zero would report every thread.
+    /// A threshold of zero: growth would report every thread, and metrics
+    /// would label no key.
     ZeroThreshold {
-        /// `"max_entries_per_thread"` or `"max_bytes_per_thread"`.
+        /// `"max_entries_per_thread"`, `"max_bytes_per_thread"` or `"metrics_max_keys"`.
         setting: &'static str,
     },
     /// The rate limit allows no event, or its window is outside `[min, max]`.
@@ -78,6 +79,11 @@ impl fmt::Display for ConfigError {
             }
             Self::ZeroSampleRate => f.write_str(
                 "sample_every must be at least 1 (1 audits every task end, like Mode::Full)",
+            ),
+            Self::ZeroThreshold {
+                setting: "metrics_max_keys",
+            } => f.write_str(
+                "metrics_max_keys must be at least 1 (keys past it are labelled \"other\")",
             ),
             Self::ZeroThreshold { setting } => write!(
                 f,

@@ -119,11 +119,37 @@
 //! was none, to the default wherever each event is emitted. tl-audit never
 //! prints on its own.
 //!
+//! # Metrics
+//! With the `metrics` feature, the auditor also publishes these through the
+//! [`metrics`](https://docs.rs/metrics) facade, so any exporter works
+//! (Prometheus, OpenTelemetry, StatsD); install the exporter's recorder
+//! before the auditor. Gauges are set at every scan (every
+//! [`AuditorBuilder::interval`]).
+//!
+//! | Name | Type | Labels | Meaning |
+//! |---|---|---|---|
+//! | `tl_audit_findings_total` | counter | `kind`, `key` | Findings made, rate-limited ones included |
+//! | `tl_audit_held_values` | gauge | `key` | Values of live keys bound on live threads |
+//! | `tl_audit_held_bytes` | gauge | `key` | Bytes those values retain |
+//! | `tl_audit_stranded_values` | gauge | | Values still held for dead keys (past the grace period or not) |
+//! | `tl_audit_stranded_bytes` | gauge | | Bytes those values retain |
+//! | `tl_audit_threads` | gauge | | Registered live threads |
+//! | `tl_audit_scan_duration_seconds` | histogram | | How long each scan took |
+//! | `tl_audit_finding_callback_panics_total` | counter | | Panics caught in [`AuditorBuilder::on_finding`]'s callback |
+//!
+//! `key` is the key's report name (its name, or `ThreadLocal<type>@site`);
+//! past [`AuditorBuilder::metrics_max_keys`] distinct names (default 50),
+//! further keys are summed under `key="other"`, so the label's cardinality
+//! is bounded. A PromQL alert on a leak that persists:
+//! `max_over_time(tl_audit_stranded_bytes[5m]) > 0` held `for: 5m`, or
+//! `increase(tl_audit_findings_total{kind="unreleased"}[10m]) > 0`.
+//!
 //! # Features
 //! | Feature | Adds |
 //! |---|---|
 //! | `rayon` | [`rayon::instrument`] (start/exit handlers), [`rayon::spawn`] |
 //! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`/`on_thread_park`), [`tokio::spawn_blocking`] |
+//! | `metrics` | The metrics above, and [`AuditorBuilder::metrics_max_keys`] |
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -138,6 +164,8 @@ mod finding;
 mod global;
 mod layer;
 mod message;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod mode;
 mod record;
 mod report;

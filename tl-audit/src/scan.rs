@@ -11,18 +11,22 @@
 //! thread's entries at once (100,000 entries would be ~8 MB of fresh pages
 //! per scan); only the digests, and the rare stale entries, are kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use tl_core::Policy;
 #[cfg(test)]
 use tl_core::registry::ThreadSnapshot;
 use tl_core::registry::{EntrySnapshot, ThreadInfo, ThreadRef};
+use tl_core::{KeyInfo, Policy};
 
 use crate::config::Config;
 use crate::detection::Detection;
 use crate::finding::{Finding, FindingKind};
 use crate::state::{Binds, State};
+
+/// Per-key totals of one scan, for metrics: key id -> (key, values held,
+/// bytes held), live keys only.
+pub(crate) type KeyTotals = HashMap<u64, (KeyInfo, usize, usize)>;
 
 /// Which idle-held values a scan reports.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +79,8 @@ pub struct ScanStats {
     pub bytes: usize,
     /// Bound values of dead keys (stranded or not yet past the grace period).
     pub stale: usize,
+    /// Bytes those values of dead keys retain.
+    pub stale_bytes: usize,
 }
 
 /// What the analysis needs of one live thread's snapshot.
@@ -145,14 +151,27 @@ impl ThreadDigest {
     /// Digests a live thread in place, entry by entry, without copying its
     /// entries out; `None` for a thread that exited. Idle-held values are
     /// collected only if older than `min_age` (all with `None`).
-    pub(crate) fn visit(thread: &ThreadRef, min_age: Option<Duration>) -> Option<Self> {
+    ///
+    /// With `totals`, also adds each live key's values and bytes there.
+    pub(crate) fn visit(
+        thread: &ThreadRef,
+        min_age: Option<Duration>,
+        mut totals: Option<&mut KeyTotals>,
+    ) -> Option<Self> {
         let mut digest = Self::new(thread.info().clone(), Instant::now());
         digest.min_age = min_age;
         // Out of a task both before and after: a task that began in between
         // bound its values after `taken_at`, and they are too young to report
         // unless this is the final gate, which runs when the work is over.
         let idle_before = !thread.in_task();
-        thread.for_each_entry(|e| digest.add(e));
+        thread.for_each_entry(|e| {
+            digest.add(e);
+            if let Some(totals) = totals.as_deref_mut().filter(|_| e.bound && e.key.alive) {
+                let total = totals.entry(e.key.id).or_insert((e.key, 0, 0));
+                total.1 += 1;
+                total.2 += e.bytes;
+            }
+        });
         digest.idle = idle_before && !thread.in_task();
         if !digest.idle {
             digest.held = Vec::new();
@@ -184,6 +203,7 @@ pub(crate) fn analyze(
         stats.bound += d.bound;
         stats.bytes += d.bytes;
         stats.stale += d.stale.len();
+        stats.stale_bytes += d.stale.iter().map(|e| e.bytes).sum::<usize>();
         let tid = d.thread.id;
         for e in &d.stale {
             let kid = e.key.id;
