@@ -20,7 +20,8 @@ const TABLE_NOTES: &str = "\
 stuck: checked out of the pool after the load, with no request in flight, so
 held by thread-locals on idle pooled threads. Placed as a previous user: orders
 sent without an x-user header that were placed anyway, for the user an
-earlier request left bound on the thread.
+earlier request left bound on the thread. Bytes held: tl-audit's metrics
+(tl_audit_held_bytes, tl_audit_stranded_bytes) as scraped from GET /metrics.
 ";
 
 /// Runs the chosen variants one after the other, then prints the summary
@@ -54,6 +55,8 @@ pub fn story(cli: &Cli, console: &Console) -> Result<u8, Error> {
 /// If the server cannot be set up, or the auditor not finished.
 pub fn serve(cli: &Cli, console: &Console) -> Result<u8, Error> {
     let variant = cli.served_variant();
+    // Before the auditor, so that its metrics reach `GET /metrics`.
+    crate::metrics::prometheus();
     let auditor = AuditSettings::new(cli.audit.into()).install()?;
     let server = Server::start(ServerConfig {
         port: cli.port,
@@ -66,6 +69,7 @@ pub fn serve(cli: &Cli, console: &Console) -> Result<u8, Error> {
   POST {url}/orders         body {{\"product\":\"espresso-beans\",\"quantity\":1}}, header x-user: NAME
   POST {url}/admin/reload   replace the OrderService instance
   GET  {url}/admin/pool     the connection pool's state
+  GET  {url}/metrics        Prometheus metrics, tl-audit's leak metrics among them
 "
     ));
     server.wait_for_ctrl_c()?;

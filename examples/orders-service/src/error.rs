@@ -28,6 +28,8 @@ pub enum Error {
     Http(&'static str, reqwest::Error),
     /// The server answered the reload with an error status.
     Reload(u16),
+    /// `GET /metrics` answered something that is not Prometheus text.
+    Scrape(String),
 }
 
 impl fmt::Display for Error {
@@ -42,6 +44,7 @@ impl fmt::Display for Error {
             Self::Audit(e) => write!(f, "auditor: {e}"),
             Self::Http(what, e) => write!(f, "{what}: {e}"),
             Self::Reload(status) => write!(f, "POST /admin/reload answered {status}"),
+            Self::Scrape(line) => write!(f, "GET /metrics: not Prometheus text at {line}"),
         }
     }
 }
@@ -53,7 +56,7 @@ impl std::error::Error for Error {
             Self::Database(_, e) => Some(e),
             Self::Audit(e) => Some(e),
             Self::Http(_, e) => Some(e),
-            Self::PoolNotReady { .. } | Self::Reload(_) => None,
+            Self::PoolNotReady { .. } | Self::Reload(_) | Self::Scrape(_) => None,
         }
     }
 }

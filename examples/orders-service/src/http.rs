@@ -174,7 +174,13 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/orders", post(place_order))
         .route("/admin/reload", post(reload))
         .route("/admin/pool", get(pool_status))
+        .route("/metrics", get(metrics))
         .with_state(app)
+}
+
+/// `GET /metrics`: Prometheus text (tl-audit's leak metrics among them).
+async fn metrics() -> String {
+    crate::metrics::render()
 }
 
 /// Counts a request in flight until dropped.

@@ -37,6 +37,7 @@
 //! | [`load`] | the load generator and its request mix |
 //! | [`latency`] | latency percentiles |
 //! | [`audit`] | the auditor's settings |
+//! | [`metrics`] | the Prometheus recorder, `GET /metrics`, reading a scrape |
 //! | [`run`] | one variant's run, start to finish |
 //! | [`report`] | the side-by-side summary table |
 //! | [`logging`] | stdout and stderr discipline, progress bars |
@@ -53,6 +54,7 @@ pub mod http;
 pub mod latency;
 pub mod load;
 pub mod logging;
+pub mod metrics;
 pub mod order;
 pub mod report;
 pub mod run;

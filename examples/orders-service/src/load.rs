@@ -15,6 +15,7 @@ use crate::db::catalog;
 use crate::error::Error;
 use crate::http::{PoolStatus, ReloadBody};
 use crate::latency::Latencies;
+use crate::metrics::Scrape;
 use crate::order::{Order, Receipt, USER_HEADER, UserId};
 
 /// The users good and failing orders are placed by, in turn.
@@ -299,6 +300,26 @@ impl LoadGenerator {
                 .await
                 .map_err(|e| Error::Http("reading the reload's answer", e))?;
             Ok(body.generation)
+        })
+    }
+
+    /// `GET /metrics`, parsed.
+    ///
+    /// # Errors
+    /// If the request fails or the text is not Prometheus text.
+    pub fn scrape(&self) -> Result<Scrape, Error> {
+        self.runtime.block_on(async {
+            let text = self
+                .client
+                .get(format!("{}/metrics", self.base))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| Error::Http("GET /metrics", e))?
+                .text()
+                .await
+                .map_err(|e| Error::Http("reading the metrics", e))?;
+            Scrape::parse(&text).map_err(Error::Scrape)
         })
     }
 

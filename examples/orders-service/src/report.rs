@@ -29,6 +29,12 @@ pub struct RunSummary {
     pub stuck_connections: u32,
     /// Requests without a user that were placed as an earlier request's user.
     pub ran_as_previous_user: u64,
+    /// Bytes held by thread-locals after the load, from `GET /metrics`
+    /// (`tl_audit_held_bytes`, summed over keys).
+    pub held_bytes: f64,
+    /// Bytes held for dead keys after the reload, from `GET /metrics`
+    /// (`tl_audit_stranded_bytes`).
+    pub stranded_bytes: f64,
     /// The auditor's findings by kind (withheld events included).
     pub findings: Counts,
     /// The auditor's exit status: 1 in deny mode with findings, else 0.
@@ -52,7 +58,7 @@ const fn row(label: &'static str, value: fn(&RunSummary) -> String) -> Row {
     }
 }
 
-const ROWS: [Row; 15] = [
+const ROWS: [Row; 17] = [
     row("requests", |r| r.outcomes.total().to_string()),
     row("  ok (201 created)", |r| r.outcomes.placed.to_string()),
     row("  failed", |r| r.outcomes.failed().to_string()),
@@ -77,6 +83,12 @@ const ROWS: [Row; 15] = [
     }),
     row("no-user orders placed as a previous user", |r| {
         r.ran_as_previous_user.to_string()
+    }),
+    row("bytes held by thread-locals after the load", |r| {
+        format!("{:.0}", r.held_bytes)
+    }),
+    row("bytes held for dead keys after the reload", |r| {
+        format!("{:.0}", r.stranded_bytes)
     }),
     row("findings: unreleased", |r| {
         r.findings.unreleased.to_string()
@@ -167,6 +179,8 @@ mod tests {
             pool_size: 4,
             stuck_connections: if buggy { 4 } else { 0 },
             ran_as_previous_user: if buggy { 5 } else { 0 },
+            held_bytes: if buggy { 928.0 } else { 0.0 },
+            stranded_bytes: if buggy { 928.0 } else { 0.0 },
             findings: {
                 let mut counts = Counts::default();
                 if buggy {
@@ -183,20 +197,22 @@ mod tests {
     fn side_by_side_table() {
         let table = render_table(&[run(Variant::Buggy), run(Variant::Fixed)]);
         let expected = [
-            "                                              buggy      fixed",
-            "requests                                        400        400",
-            "  ok (201 created)                               40        280",
-            "  failed                                        360        120",
-            "    out of stock (409)                            9         80",
-            "    unauthenticated (401)                         3         40",
-            "    pool exhausted (503)                        348          0",
-            "latency p50                                 51.3 ms    0.87 ms",
-            "latency p99                                  1.20 s    3.00 ms",
-            "pool connections stuck on threads            4 of 4     0 of 4",
-            "no-user orders placed as a previous user          5          0",
-            "findings: unreleased                            371          0",
-            "findings: stranded                                8          0",
-            "audit mode (exit status)                   full (0)   full (0)",
+            "                                                buggy      fixed",
+            "requests                                          400        400",
+            "  ok (201 created)                                 40        280",
+            "  failed                                          360        120",
+            "    out of stock (409)                              9         80",
+            "    unauthenticated (401)                           3         40",
+            "    pool exhausted (503)                          348          0",
+            "latency p50                                   51.3 ms    0.87 ms",
+            "latency p99                                    1.20 s    3.00 ms",
+            "pool connections stuck on threads              4 of 4     0 of 4",
+            "no-user orders placed as a previous user            5          0",
+            "bytes held by thread-locals after the load        928          0",
+            "bytes held for dead keys after the reload         928          0",
+            "findings: unreleased                              371          0",
+            "findings: stranded                                  8          0",
+            "audit mode (exit status)                     full (0)   full (0)",
         ]
         .map(|line| format!("{line}\n"))
         .concat();
@@ -218,7 +234,7 @@ mod tests {
         let mut lone = run(Variant::Fixed);
         lone.p50 = None;
         let table = render_table(&[lone]);
-        let label_width = "no-user orders placed as a previous user".len();
+        let label_width = "bytes held by thread-locals after the load".len();
         let value_column = label_width + 3 + "full (0)".len();
         assert!(
             table.starts_with(&format!("{:>value_column$}\n", "fixed")),

@@ -55,6 +55,8 @@ pub struct RunOutcome {
 /// reload fails.
 pub fn run_variant(options: &RunOptions, progress: &ProgressBar) -> Result<RunOutcome, Error> {
     let variant = options.server.variant;
+    // Before the auditor, so that its metrics reach `GET /metrics`.
+    crate::metrics::prometheus();
     let auditor = options.audit.install()?;
     let mode = auditor.mode();
     let server = Server::start(options.server)?;
@@ -86,11 +88,16 @@ pub fn run_variant(options: &RunOptions, progress: &ProgressBar) -> Result<RunOu
         pool.size,
     );
 
+    // What the idle threads hold now, as a dashboard would see it.
+    auditor.scan_now()?;
+    let held_bytes = client.scrape()?.sum("tl_audit_held_bytes");
+
     client.reload()?;
     // The old instance's keys are dead now; its values on idle threads
     // become stranded once the grace period is over.
     std::thread::sleep(options.audit.settle_time());
     auditor.scan_now()?;
+    let stranded_bytes = client.scrape()?.sum("tl_audit_stranded_bytes");
     let ran_as_previous_user = server.ran_as_previous_user();
     drop(client);
     server.stop()?;
@@ -105,6 +112,8 @@ pub fn run_variant(options: &RunOptions, progress: &ProgressBar) -> Result<RunOu
         pool_size: pool.size,
         stuck_connections,
         ran_as_previous_user,
+        held_bytes,
+        stranded_bytes,
         findings: report.counts(),
         exit_status: report.exit_status(),
     };

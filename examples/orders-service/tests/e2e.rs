@@ -137,6 +137,37 @@ fn fixed_variant_reports_nothing_and_never_drains_the_pool() {
     assert_eq!(summary.outcomes.other, 0);
 }
 
+/// The service's `GET /metrics`, scraped by a real HTTP client at the end of
+/// each variant: the buggy variant's dead keys still hold bytes after the
+/// reload (the stuck connections and users), the fixed one's hold none.
+#[test]
+fn metrics_scrape_shows_stranded_bytes_only_for_the_buggy_variant() {
+    let _serial = tl_audit::testing::serial();
+    let (buggy, _) = run(Variant::Buggy);
+    assert!(buggy.summary.stranded_bytes > 0.0, "{:#?}", buggy.summary);
+    assert!(buggy.summary.held_bytes > 0.0, "{:#?}", buggy.summary);
+    let (fixed, _) = run(Variant::Fixed);
+    assert_eq!(fixed.summary.stranded_bytes, 0.0, "{:#?}", fixed.summary);
+    assert_eq!(fixed.summary.held_bytes, 0.0, "{:#?}", fixed.summary);
+
+    // The text parses and carries every tl-audit metric the run produced.
+    let server = Server::start(ServerConfig::new(Variant::Fixed)).expect("server");
+    let client = LoadGenerator::new(server.addr()).expect("client");
+    let scrape = client.scrape().expect("Prometheus text");
+    for name in [
+        "tl_audit_findings_total",
+        "tl_audit_held_values",
+        "tl_audit_held_bytes",
+        "tl_audit_stranded_values",
+        "tl_audit_stranded_bytes",
+        "tl_audit_threads",
+    ] {
+        assert!(scrape.has(name), "{name} missing from {scrape:#?}");
+    }
+    drop(client);
+    server.stop().expect("stop");
+}
+
 /// Alternates a failing order by alice and an order without a user, one at
 /// a time, so both run on the same pooled thread (the blocking pool reuses
 /// its one idle thread). Returns the answers to the orders without a user,
