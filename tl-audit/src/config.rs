@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use tracing::Dispatch;
 
-use crate::auditor::Auditor;
-use crate::error::{AuditError, ConfigError};
+use crate::error::ConfigError;
 use crate::finding::Finding;
 use crate::mode::Mode;
 use crate::state::Binds;
@@ -61,7 +60,7 @@ impl core::fmt::Debug for FindingCallback {
     }
 }
 
-/// Builds and installs an [`Auditor`].
+/// Builds and installs an [`Auditor`](crate::Auditor).
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,7 +78,7 @@ impl core::fmt::Debug for FindingCallback {
 /// ```
 ///
 /// Settings are checked by [`install`](Self::install), which returns a
-/// [`ConfigError`] (inside [`AuditError::Config`]) for a zero or absurd
+/// [`ConfigError`] (inside [`AuditError::Config`](crate::AuditError::Config)) for a zero or absurd
 /// interval, a zero sample rate or threshold, or an invalid `TL_AUDIT`.
 #[derive(Clone, Debug)]
 #[must_use = "nothing is audited until `install` is called"]
@@ -173,7 +172,7 @@ impl AuditorBuilder {
     }
 
     /// No auditor thread: scans happen only through
-    /// [`Auditor::scan_now`] (and the final scan of [`Auditor::finish`]).
+    /// [`Auditor::scan_now`](crate::Auditor::scan_now) (and the final scan of [`Auditor::finish`](crate::Auditor::finish)).
     /// Task ends are still audited as they happen.
     pub fn manual(mut self) -> Self {
         self.interval = None;
@@ -284,7 +283,7 @@ impl AuditorBuilder {
     /// harness). It must be quick and must not wait for a pool's threads.
     ///
     /// A panic in it is caught, so it never unwinds into a pool thread or
-    /// the auditor, and counted in [`Auditor::callback_panics`] (and, with
+    /// the auditor, and counted in [`Auditor::callback_panics`](crate::Auditor::callback_panics) (and, with
     /// the `metrics` feature, `tl_audit_finding_callback_panics_total`).
     ///
     /// ```
@@ -396,21 +395,6 @@ impl AuditorBuilder {
             on_finding: self.on_finding.clone(),
             metrics_max_keys: self.metrics_max_keys,
         })
-    }
-
-    /// Validates the settings, then installs the auditor: tl-core's task-end
-    /// hook, a death-notice subscription and (unless [`manual`](Self::manual)
-    /// or `off`) the auditor thread. In `off` mode nothing runs, but the
-    /// auditor still occupies the process's single auditor slot.
-    ///
-    /// # Errors
-    /// - [`AuditError::Config`] for invalid settings or an invalid `TL_AUDIT`;
-    /// - [`AuditError::AlreadyInstalled`] if an auditor is installed;
-    /// - [`AuditError::HookInUse`] if something else set tl-core's task-end hook;
-    /// - [`AuditError::Spawn`] if the thread could not be started.
-    pub fn install(self) -> Result<Auditor, AuditError> {
-        let config = self.config()?;
-        Auditor::install(config)
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tl_core::checkpoint::{self, Leftover, TaskEnd, TaskId};
 
-use crate::auditor::Shared;
 use crate::error::AuditError;
 use crate::mode::Mode;
+use crate::shared::Shared;
 
 static ACTIVE: RwLock<Option<Arc<Shared>>> = RwLock::new(None);
 

@@ -170,6 +170,7 @@ mod mode;
 mod record;
 mod report;
 mod scan;
+mod shared;
 mod state;
 mod summary;
 mod task;
@@ -182,7 +183,7 @@ pub mod rayon;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use auditor::{Auditor, ScanReport};
+pub use auditor::Auditor;
 pub use config::{AuditorBuilder, MAX_DURATION, MIN_INTERVAL};
 pub use detection::Detection;
 pub use emit::{SUMMARY_PREFIX, TARGET};
@@ -193,6 +194,7 @@ pub use mode::Mode;
 pub use record::{FieldValue, RecordedFinding};
 pub use report::Report;
 pub use scan::ScanStats;
+pub use shared::ScanReport;
 pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
 pub use task::{task, worker_idle, worker_started, worker_stopping, wrap};
 pub use testing::assert_clean;

@@ -10,7 +10,7 @@ use tl_core::KeyInfo;
 use tl_core::registry::ThreadInfo;
 
 use crate::finding::{Finding, FindingKind};
-use crate::summary::Counts;
+use crate::summary::{Counts, Untallied};
 
 /// Binds, as `(thread id, key id, bind_seq)`.
 pub(crate) type Binds = HashSet<(u64, u64, u64)>;
@@ -249,14 +249,6 @@ impl State {
         self.stranded_reported.retain(|(t, _)| *t != thread);
         self.growth_flagged.remove(&thread);
     }
-}
-
-/// Findings that count in the totals but in no per-thread or per-key tally
-/// (past [`MAX_TALLIED`] threads or keys with findings).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Untallied {
-    pub(crate) thread_findings: u64,
-    pub(crate) key_findings: u64,
 }
 
 /// `id`'s counts in `tally`, added (named by `info`) if it has fewer than

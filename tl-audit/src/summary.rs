@@ -7,7 +7,14 @@ use tl_core::KeyInfo;
 use tl_core::registry::{ThreadInfo, ThreadSnapshot};
 
 use crate::finding::FindingKind;
-use crate::state::Untallied;
+
+/// Findings that count in the totals but in no per-thread or per-key tally
+/// (past the state's cap on tallied threads and keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Untallied {
+    pub(crate) thread_findings: u64,
+    pub(crate) key_findings: u64,
+}
 
 /// Findings counted by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
