@@ -155,6 +155,31 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Layers, bottom up: a module uses only modules listed above it (checked
+// by scripts/check-layers in CI).
+// - error: configuration and life-cycle errors
+// - detection: how an unreleased value was found
+// - finding: one leak and its kind
+// - message: the sentence of each finding
+// - mode: audit modes and `TL_AUDIT`
+// - summary: counts and per-thread, per-key summaries
+// - state: the auditor's memory (reported binds, rate limiter, tallies)
+// - config: the builder's settings, validated
+// - emit: findings and summaries as `tracing` events
+// - scan: from registry snapshots to stranded, idle-held and growth findings
+// - metrics: the `metrics` facade's figures (feature `metrics`)
+// - shared: what the handle, its thread and the hooks share; every report path
+// - global: the process's auditor slot and tl-core's hooks
+// - report: the final report and exit code
+// - auditor: the handle, its life cycle and the final gate
+// - record: finding events read back (for tests and the CLI)
+// - layer: `FindingsLayer`
+// - check: the `tl-audit check` log reader
+// - task: task boundaries and pool worker hooks
+// - rayon: rayon integration
+// - tokio: tokio integration
+// - testing: `AuditScope`, `assert_clean`, `serial`
+
 mod auditor;
 mod config;
 mod detection;
