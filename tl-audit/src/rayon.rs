@@ -29,9 +29,17 @@ pub const POOL: &str = "rayon";
 
 /// Sets `builder`'s start and exit handlers to [`worker_started`] and
 /// [`worker_stopping`]`("rayon")`: when the pool is dropped, each worker
-/// reports the task-scoped values its tasks left and no audited task end
+/// reports the task-scoped values its tasks left and no other check
 /// reported. This replaces handlers set before; to keep your own, call
 /// those two functions from them instead.
+///
+/// rayon's builder offers start, exit, panic and spawn handlers, and nothing
+/// that runs when a worker goes idle (rayon-core 1.13), so values that
+/// unwrapped jobs leave on a live pool are found by the other checks: the
+/// next task's `set` over them, the auditor's scans
+/// ([`AuditorBuilder::idle_after`](crate::AuditorBuilder::idle_after)) and
+/// the final gate. Wrapping jobs ([`spawn`], [`crate::task`]) reports them
+/// as each job ends.
 pub fn instrument<S>(builder: ThreadPoolBuilder<S>) -> ThreadPoolBuilder<S> {
     builder
         .start_handler(|_| worker_started())
