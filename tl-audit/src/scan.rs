@@ -478,17 +478,7 @@ mod tests {
         assert_eq!(f[0].entries, Some(3));
         assert_eq!(f[0].bytes, 8 + 9 + 10);
         assert_eq!(f[0].key.map(|k| k.id), Some(keys[2].id()));
-        assert!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(three.clone(), t0)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .is_empty()
-        );
+        assert!(periodic(&mut state, &config, &[snapshot(three.clone(), t0)]).is_empty());
         assert!(
             analyze(
                 &mut state,
@@ -501,15 +491,7 @@ mod tests {
             .is_empty()
         );
         assert_eq!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(three, t0)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .len(),
+            periodic(&mut state, &config, &[snapshot(three, t0)]).len(),
             1
         );
     }

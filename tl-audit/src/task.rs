@@ -5,7 +5,7 @@
 use core::cell::{Cell, RefCell};
 use core::panic::Location;
 
-use tl_core::checkpoint::{self, Mark, TaskScope};
+use tl_core::checkpoint::{self, Leftover, Mark, TaskScope};
 
 use crate::detection::Detection;
 use crate::global;
@@ -85,18 +85,7 @@ pub fn worker_stopping(pool: &'static str) {
     let Some(mark) = WORKER_MARK.try_with(Cell::take).ok().flatten() else {
         return;
     };
-    let Some(shared) = global::active() else {
-        return;
-    };
-    if shared.config.mode == Mode::Off {
-        return;
-    }
-    // As in the task-end hook: user code (revealing `Debug`, the subscriber)
-    // must not unwind out of a pool's exit handler.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let leftovers = mark.leftovers();
-        shared.worker_idle(pool, Detection::WorkerStop, leftovers);
-    }));
+    report(pool, Detection::WorkerStop, || mark.leftovers());
 }
 
 /// Call when a pool worker thread goes idle (it finished its work and waits
@@ -147,9 +136,15 @@ pub fn worker_idle(pool: &'static str) {
             fresh
         })
         .unwrap_or(true);
-    if !fresh {
-        return;
+    if fresh {
+        report(pool, Detection::Park, || leftovers);
     }
+}
+
+/// Hands what `leftovers` finds to the installed auditor, if there is one
+/// and it is not `off`. As in the task-end hook, user code (revealing
+/// `Debug`, the subscriber) must not unwind out of a pool's handler.
+fn report(pool: &'static str, found_by: Detection, leftovers: impl FnOnce() -> Vec<Leftover>) {
     let Some(shared) = global::active() else {
         return;
     };
@@ -157,6 +152,6 @@ pub fn worker_idle(pool: &'static str) {
         return;
     }
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        shared.worker_idle(pool, Detection::Park, leftovers);
+        shared.worker_idle(pool, found_by, leftovers());
     }));
 }
