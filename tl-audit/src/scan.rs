@@ -306,6 +306,11 @@ mod tests {
     use super::*;
     use crate::config::AuditorBuilder;
 
+    /// A periodic scan's findings, with no death notice lost.
+    fn periodic(state: &mut State, config: &Config, digests: &[ThreadDigest]) -> Vec<Finding> {
+        analyze(state, config, digests, false, Gate::Periodic).0
+    }
+
     fn snapshot(entries: Vec<EntrySnapshot>, taken_at: Instant) -> ThreadDigest {
         ThreadDigest::of(
             &ThreadSnapshot {
