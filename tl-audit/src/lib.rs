@@ -39,7 +39,7 @@
 //! In tests, [`assert_clean`] runs a closure under a deny-mode scope and
 //! panics listing every leak; [`FindingsLayer`] collects finding events for
 //! assertions. For services, `tl-audit check FILE` reads the JSON logs and
-//! fails CI on findings (see [`check`]).
+//! fails CI on findings (see [`check`] and [the CLI](#the-cli)).
 //!
 //! # Modes
 //! See [`Mode`]: `off` (no cost), `sampled` (default: one task end in N
@@ -94,9 +94,24 @@
 //! was none, to the default wherever each event is emitted. tl-audit never
 //! prints on its own.
 //!
+//! # The CLI
+//! `tl-audit check FILE` reads the JSON lines a service wrote with
+//! `tracing-subscriber`'s JSON formatter, prints the findings as a table,
+//! and exits 0 (clean), 1 (findings) or 2 (unreadable input). It and its
+//! log reader, [`check`], sit behind the `cli` feature, so that a service
+//! embedding the auditor compiles no JSON parser:
+//!
+//! ```sh
+//! cargo install tl-audit --features cli                    # then: tl-audit check run.jsonl
+//! cargo run -p tl-audit --features cli -- check run.jsonl  # from a clone of the workspace
+//! ```
+//!
 //! # Features
+//! None is on by default.
+//!
 //! | Feature | Adds |
 //! |---|---|
+//! | `cli` | [`check`] and the `tl-audit` binary (`tl-audit check FILE`); pulls in `serde_json` |
 //! | `rayon` | [`rayon::instrument`] (start/exit handlers), [`rayon::spawn`] |
 //! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`), [`tokio::spawn_blocking`] |
 
@@ -119,6 +134,7 @@ mod state;
 mod summary;
 mod task;
 
+#[cfg(feature = "cli")]
 pub mod check;
 pub mod testing;
 
