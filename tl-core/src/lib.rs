@@ -95,6 +95,7 @@ mod keyref;
 mod local;
 mod map;
 mod ops;
+mod std_compat;
 mod sync;
 mod table;
 
@@ -109,6 +110,7 @@ pub use error::{AccessError, SetError};
 pub use guard::{Guard, Scope};
 pub use key::{KeyInfo, Policy};
 pub use local::ThreadLocal;
+pub use std_compat::LocalKey;
 #[cfg(feature = "macros")]
 pub use tl_macros::{ThreadLocalScoped, thread_local_scoped};
 
@@ -158,7 +160,14 @@ pub mod __private {
     pub use crate::checkpoint::TaskScope;
     pub use crate::guard::Guard;
     pub use crate::local::ThreadLocal;
+    pub use crate::std_compat::LocalKey;
     pub use core::panic::Location;
+
+    /// `thread_local!`'s key: `inner` must have an initializer.
+    #[inline]
+    pub const fn local_key<T: 'static>(inner: ThreadLocal<T>) -> LocalKey<T> {
+        LocalKey::from_thread_local(inner)
+    }
 
     /// Models a thread exit in loom models (see `map::exit_thread`).
     #[cfg(loom)]
