@@ -13,27 +13,8 @@
 //! [`ThreadLocal`], so `remove`, `scope`, `guard` and
 //! `#[thread_local_scoped(KEY)]` work on it too.
 //!
-//! # Differences from std
-//! - The value lives in tl-core's per-thread map rather than in a native TLS
-//!   slot: a few more instructions per access, and each access may first
-//!   drop this thread's values of dead keys.
-//! - A `const { .. }` initializer is checked at compile time, as std does,
-//!   but the value is still bound on first access (std skips the lazy
-//!   state check).
-//! - Thread exit: tl-core unlinks every value of the exiting thread at once,
-//!   then drops them. From that point on (inside any value's `Drop`, or a
-//!   std thread-local's destructor that runs later), *every* key of this
-//!   module is gone: `try_with` returns [`AccessError::ThreadExiting`] and
-//!   `with` panics, as std does for a key whose destructor is running or
-//!   has run. std instead destroys keys one by one, in an unspecified order,
-//!   so there a destructor may still reach a key not yet destroyed (or
-//!   lazily create one). Code that needs a thread-local during thread exit
-//!   must use `try_with` with either.
-//! - `try_with` also fails with [`AccessError::Borrowed`] if the value is
-//!   mutably borrowed by [`ThreadLocal::with_mut`] (reachable only through
-//!   the `Deref`, never through std's methods).
-//! - The declaration site in reports is the `thread_local!` invocation
-//!   (shared by all keys of one invocation; their names tell them apart).
+//! How its behaviour differs from std's is in [`LocalKey`]'s docs (this
+//! module is private).
 //!
 //! # Reentrancy
 //! `with` closures nest (shared borrows), and an initializer may use other
@@ -73,6 +54,32 @@ const DESTROYED: &str = "cannot access a Thread Local Storage value during or af
 /// assert_eq!(COUNTER.info().name, Some("COUNTER"));
 /// assert_eq!(COUNTER.info().policy, tl_core::Policy::PerThread);
 /// ```
+///
+/// It derefs to its [`ThreadLocal`], whose methods unbind the value
+/// (`remove`), bind one for a block (`scope`, `guard`), or inspect it
+/// (`is_set`, `info`); `#[thread_local_scoped(KEY)]` works on it too.
+///
+/// # Differences from std
+/// - The value lives in tl-core's per-thread map rather than in a native TLS
+///   slot: a few more instructions per access, and each access may first
+///   drop this thread's values of dead keys.
+/// - A `const { .. }` initializer is checked at compile time, as std does,
+///   but the value is still bound on first access (std skips the lazy
+///   state check).
+/// - Thread exit: tl-core unlinks every value of the exiting thread at once,
+///   then drops them. From that point on (inside any value's `Drop`, or a
+///   std thread-local's destructor that runs later), *every* key declared
+///   with tl-core is gone: `try_with` returns [`AccessError::ThreadExiting`] and
+///   `with` panics, as std does for a key whose destructor is running or
+///   has run. std instead destroys keys one by one, in an unspecified order,
+///   so there a destructor may still reach a key not yet destroyed (or
+///   lazily create one). Code that needs a thread-local during thread exit
+///   must use `try_with` with either.
+/// - `try_with` also fails with [`AccessError::Borrowed`] if the value is
+///   mutably borrowed by [`ThreadLocal::with_mut`] (reachable only through
+///   the `Deref`, never through std's methods).
+/// - The declaration site in reports is the `thread_local!` invocation
+///   (shared by all keys of one invocation; their names tell them apart).
 pub struct LocalKey<T: 'static> {
     inner: ThreadLocal<T>,
 }
@@ -123,7 +130,9 @@ impl<T: 'static> LocalKey<T> {
     {
         match self.try_with(f) {
             Ok(result) => result,
-            Err(AccessError::ThreadExiting) => panic!("{DESTROYED}: {}", AccessError::ThreadExiting),
+            Err(AccessError::ThreadExiting) => {
+                panic!("{DESTROYED}: {}", AccessError::ThreadExiting)
+            }
             Err(AccessError::Borrowed) => ops::borrowed_panic(),
         }
     }
@@ -134,8 +143,7 @@ impl<T: 'static> LocalKey<T> {
     ///
     /// # Errors
     /// [`AccessError::ThreadExiting`] during thread exit, once this thread's
-    /// values are being dropped (see the [module docs](self) for how this
-    /// differs from std); [`AccessError::Borrowed`] if the value is mutably
+    /// values are being dropped (see [how this differs from std](LocalKey#differences-from-std)); [`AccessError::Borrowed`] if the value is mutably
     /// borrowed through [`ThreadLocal::with_mut`].
     ///
     /// # Panics

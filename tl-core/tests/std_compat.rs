@@ -238,6 +238,7 @@ mod tl_only {
 
     use tl_core::{AccessError, LocalKey, Policy, registry, thread_local};
 
+    const INVOCATION_LINE: u32 = line!() + 1;
     thread_local! {
         static PER_THREAD: Cell<u32> = const { Cell::new(0) };
         /// Bound per task.
@@ -253,11 +254,14 @@ mod tl_only {
         assert_eq!(info.name, Some("PER_THREAD"));
         assert_eq!(info.policy, Policy::PerThread);
         assert_eq!(info.type_name, core::any::type_name::<Cell<u32>>());
+        // The invocation's site: its file, and the line of `thread_local!`.
         assert!(
             info.declared_at.file().ends_with("std_compat.rs"),
-            "declared at the invocation: {}",
+            "{}",
             info.declared_at
         );
+        assert_eq!(info.declared_at.line(), SCOPED.info().declared_at.line());
+        assert_eq!(info.declared_at.line(), INVOCATION_LINE);
         let info = SCOPED.info();
         assert_eq!(info.name, Some("SCOPED"));
         assert_eq!(info.policy, Policy::TaskScoped);
@@ -294,13 +298,30 @@ mod tl_only {
         thread::spawn(|| {
             {
                 let _user = SCOPED.scope(RefCell::new(Some("alice".to_owned())));
-                assert_eq!(
-                    SCOPED.with_borrow(Option::clone).as_deref(),
-                    Some("alice")
-                );
+                assert_eq!(SCOPED.with_borrow(Option::clone).as_deref(), Some("alice"));
             }
             assert!(!SCOPED.is_set());
             assert_eq!(SCOPED.with_borrow(Option::clone), None, "the initial value");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// `#[thread_local_scoped(KEY)]` guards a std-syntax key too (through
+    /// the `Deref` to its `ThreadLocal`).
+    #[cfg(feature = "macros")]
+    #[tl_core::thread_local_scoped(SCOPED)]
+    fn handler(user: &str) -> bool {
+        SCOPED.set(Some(user.to_owned()));
+        SCOPED.is_set()
+    }
+
+    #[cfg(feature = "macros")]
+    #[test]
+    fn thread_local_scoped_unbinds_a_std_syntax_key() {
+        thread::spawn(|| {
+            assert!(handler("carol"));
+            assert!(!SCOPED.is_set(), "unbound when the handler returned");
         })
         .join()
         .unwrap();
