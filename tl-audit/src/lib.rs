@@ -156,3 +156,9 @@ pub use scan::ScanStats;
 pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
 pub use task::{task, worker_started, worker_stopping, wrap};
 pub use testing::assert_clean;
+
+/// The Rust snippets of the repository's `MIGRATING.md`, compiled and run
+/// as doctests so that the guide keeps matching the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+pub struct MigratingGuide;
