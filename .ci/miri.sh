@@ -13,5 +13,5 @@ fi
 cargo +nightly miri setup
 cargo +nightly miri test -p tl-core
 # tl-audit's tests that need no real time, processes or pools (the others are
-# ignored or compiled out under `cfg(miri)`).
-cargo +nightly miri test -p tl-audit
+# ignored or compiled out under `cfg(miri)`). `cli` includes the log reader's.
+cargo +nightly miri test -p tl-audit --features cli

@@ -61,7 +61,7 @@
 //! In tests, [`assert_clean`] runs a closure under a deny-mode scope and
 //! panics listing every leak; [`FindingsLayer`] collects finding events for
 //! assertions. For services, `tl-audit check FILE` reads the JSON logs and
-//! fails CI on findings (see [`check`]).
+//! fails CI on findings (see [`check`] and [the CLI](#the-cli)).
 //!
 //! # Modes
 //! See [`Mode`]: `off` (no cost), `sampled` (default: one task end in N
@@ -144,9 +144,24 @@
 //! `max_over_time(tl_audit_stranded_bytes[5m]) > 0` held `for: 5m`, or
 //! `increase(tl_audit_findings_total{kind="unreleased"}[10m]) > 0`.
 //!
+//! # The CLI
+//! `tl-audit check FILE` reads the JSON lines a service wrote with
+//! `tracing-subscriber`'s JSON formatter, prints the findings as a table,
+//! and exits 0 (clean), 1 (findings) or 2 (unreadable input). It and its
+//! log reader, [`check`], sit behind the `cli` feature, so that a service
+//! embedding the auditor compiles no JSON parser:
+//!
+//! ```sh
+//! cargo install tl-audit --features cli                    # then: tl-audit check run.jsonl
+//! cargo run -p tl-audit --features cli -- check run.jsonl  # from a clone of the workspace
+//! ```
+//!
 //! # Features
+//! None is on by default.
+//!
 //! | Feature | Adds |
 //! |---|---|
+//! | `cli` | [`check`] and the `tl-audit` binary (`tl-audit check FILE`); pulls in `serde_json` |
 //! | `rayon` | [`rayon::instrument`] (start/exit handlers), [`rayon::spawn`] |
 //! | `tokio` | [`tokio::instrument`] (`on_thread_start`/`on_thread_stop`/`on_thread_park`), [`tokio::spawn_blocking`] |
 //! | `metrics` | The metrics above, and [`AuditorBuilder::metrics_max_keys`] |
@@ -200,6 +215,7 @@ mod state;
 mod summary;
 mod task;
 
+#[cfg(feature = "cli")]
 pub mod check;
 pub mod testing;
 
@@ -223,3 +239,9 @@ pub use shared::ScanReport;
 pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
 pub use task::{task, worker_idle, worker_started, worker_stopping, wrap};
 pub use testing::assert_clean;
+
+/// The Rust snippets of the repository's `MIGRATING.md`, compiled and run
+/// as doctests so that the guide keeps matching the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+pub struct MigratingGuide;

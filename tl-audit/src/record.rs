@@ -1,6 +1,6 @@
 //! [`RecordedFinding`]: a finding as seen from the outside, through its
 //! event fields, whether captured by [`FindingsLayer`](crate::FindingsLayer)
-//! or read back from JSON logs by [`check`](crate::check).
+//! or read back from JSON logs by `tl_audit::check` (with the `cli` feature).
 
 use core::fmt;
 use std::collections::BTreeMap;

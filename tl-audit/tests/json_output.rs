@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{Worker, capture};
 use serde_json::Value;
+#[cfg(feature = "cli")]
 use tl_audit::check::{CheckOptions, check};
 use tl_core::ThreadLocal;
 
@@ -112,6 +113,7 @@ fn every_documented_field_is_in_the_json_output() {
     assert!(summaries >= 1, "a summary at shutdown");
 }
 
+#[cfg(feature = "cli")]
 #[test]
 fn check_reads_back_what_the_layer_collected() {
     let (json, collected) = generate();

@@ -70,6 +70,28 @@
 //! | `InheritableThreadLocal`, `childValue` | [`ThreadLocal::inheritable`], [`ThreadLocal::inheritable_with`], [`thread::spawn`] |
 //! | `ReferenceQueue` of dead keys | [`death::subscribe`] |
 //!
+//! # From std's `thread_local!`
+//! [`thread_local!`] takes std's syntax and declares [`LocalKey`]s with
+//! std's methods (`with`, `try_with`, and `get`/`set`/`take`/`replace`,
+//! `with_borrow`/`with_borrow_mut` for `Cell` and `RefCell`), so a codebase
+//! written against std adopts tl by changing one `use` line; its
+//! thread-locals are then per-thread keys the auditor counts, sizes and
+//! lists (or task-scoped ones, marked `#[task_scoped]`). `MIGRATING.md` in
+//! the repository covers std, the `thread_local` crate, tokio's
+//! `task_local!` and Java.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use tl_core::thread_local; // the one line that changes
+//!
+//! thread_local! {
+//!     static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+//! }
+//!
+//! BUFFER.with_borrow_mut(|buf| buf.extend_from_slice(b"hello"));
+//! assert_eq!(BUFFER.with_borrow(Vec::len), 5);
+//! ```
+//!
 //! # Reentrancy and thread exit
 //! A value's `Drop`, an initializer and a `with` closure may use any
 //! thread-local, including the same one, except that a value cannot be
@@ -95,6 +117,9 @@ mod keyref;
 mod local;
 mod map;
 mod ops;
+// `thread_local!` with std's syntax and `LocalKey`: a layer over `local`
+// (and `error`, `ops`) that nothing else in the crate uses.
+mod std_compat;
 mod sync;
 mod table;
 mod tasks;
@@ -110,6 +135,7 @@ pub use error::{AccessError, SetError};
 pub use guard::{Guard, Scope};
 pub use key::{KeyInfo, Policy};
 pub use local::ThreadLocal;
+pub use std_compat::LocalKey;
 #[cfg(feature = "macros")]
 pub use tl_macros::{ThreadLocalScoped, thread_local_scoped};
 
@@ -159,7 +185,14 @@ pub mod __private {
     pub use crate::checkpoint::TaskScope;
     pub use crate::guard::Guard;
     pub use crate::local::ThreadLocal;
+    pub use crate::std_compat::LocalKey;
     pub use core::panic::Location;
+
+    /// `thread_local!`'s key: `inner` must have an initializer.
+    #[inline]
+    pub const fn local_key<T: 'static>(inner: ThreadLocal<T>) -> LocalKey<T> {
+        LocalKey::from_thread_local(inner)
+    }
 
     /// Models a thread exit in loom models (see `map::exit_thread`).
     #[cfg(loom)]

@@ -14,7 +14,16 @@ fn tl_audit_binary() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let output = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "tl-audit", "--bin", "tl-audit"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "tl-audit",
+                "--features",
+                "cli",
+                "--bin",
+                "tl-audit",
+            ])
             .arg("--message-format=json-render-diagnostics")
             .current_dir(&workspace)
             .output()
