@@ -191,6 +191,10 @@ fn failing_order_then_no_user(
             },
         });
         assert_eq!(failing.outcome, Outcome::OutOfStock);
+        // The answer leaves before the blocking thread is back among the
+        // idle ones; give it that moment, or on a busy machine the next
+        // order may start a new thread instead of reusing this one.
+        std::thread::sleep(Duration::from_millis(20));
         let anonymous = client.place(&PlannedRequest {
             kind: RequestKind::Unauthenticated,
             user: None,
@@ -201,6 +205,7 @@ fn failing_order_then_no_user(
         });
         outcomes.push(anonymous.outcome);
         placed_for.push(anonymous.receipt.map(|r| r.user));
+        std::thread::sleep(Duration::from_millis(20));
     }
     let ran_as_previous_user = server.ran_as_previous_user();
     server.stop().expect("server stops");
