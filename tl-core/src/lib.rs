@@ -87,8 +87,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+// Modules, from the bottom up: what each is, and what it may use.
+// - `sync`: atomics, cells and TLS, swapped for loom's under `cfg(loom)`.
+// - `clock`, `error`: coarse time; the access errors.
+// - `key`, `keyref`, `entry`, `table`: keys, their counted references, the
+//   per-thread entries and the table that holds them (use `sync`).
+// - `registry`, `map`, `guard`: the thread registry, the per-thread map and
+//   the guards' shields (`map` and `guard` use each other: the map owns the
+//   shield stack that guards push).
+// - `ops`: typed operations on the current thread's entry (uses the above).
+// - `local`, `inherit`, `thread`, `death`, `checkpoint`: the `ThreadLocal`
+//   handle and what is built on it (use the above).
+// - `carry`: a task's binding of one key, moved on and off the polling
+//   thread under a `Guard` (uses `local`, `guard`, `ops`, `map`).
+// - `future`: `ScopeFuture` and the attribute's `TaskFuture` (use `carry`
+//   and `checkpoint`).
+mod carry;
 mod entry;
 mod error;
+mod future;
 mod guard;
 mod key;
 mod keyref;
@@ -106,6 +123,7 @@ pub mod registry;
 pub mod thread;
 
 pub use error::{AccessError, SetError};
+pub use future::ScopeFuture;
 pub use guard::{Guard, Scope};
 pub use key::{KeyInfo, Policy};
 pub use local::ThreadLocal;
@@ -155,10 +173,44 @@ pub fn stats() -> Stats {
 /// in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::carry::{Carried, Carry, Entered};
     pub use crate::checkpoint::TaskScope;
+    pub use crate::future::TaskFuture;
     pub use crate::guard::Guard;
     pub use crate::local::ThreadLocal;
     pub use core::panic::Location;
+
+    /// An `async fn` handler's state for one listed key: starts empty (the
+    /// body sees the enclosing binding until it binds or removes its own)
+    /// and does not borrow `key`.
+    ///
+    /// The contract of [`Carried`] and [`Carry`], for [`TaskFuture`] (the
+    /// only caller): before each poll, [`Carry::enter`] guards each key and
+    /// applies the task's state (binds the task's value again with its
+    /// original bind site, time and byte count and a fresh sequence number,
+    /// or removes the key again), sheltering what the thread had bound; the
+    /// returned scope's `Drop` moves a value bound during the poll (bind
+    /// sequence number above the guard's token) off the thread, with its
+    /// metadata, into the state, and restores what the thread had. Each
+    /// step moves the value, so it is never dropped twice nor lost: it ends
+    /// in the body (replaced or removed), in [`Carry::clear`] on completion,
+    /// in `Drop` on cancellation, or with its key.
+    #[inline]
+    pub fn carried<T: 'static>(key: &ThreadLocal<T>) -> Carried<'static, T> {
+        Carried::new(key)
+    }
+
+    /// The future an `async fn` handler returns: `body`, carrying `carry`
+    /// through every poll, each poll a [`TaskScope`] named `task` at `location`.
+    #[inline]
+    pub fn task_future<C: Carry, F: core::future::Future>(
+        task: &'static str,
+        location: &'static Location<'static>,
+        carry: C,
+        body: F,
+    ) -> TaskFuture<C, F> {
+        TaskFuture::new(task, location, carry, body)
+    }
 
     /// Models a thread exit in loom models (see `map::exit_thread`).
     #[cfg(loom)]
@@ -188,6 +240,10 @@ pub mod __private {
         /// order of creation. Opaque, so that a public service may hold
         /// thread-locals of private types.
         fn __thread_local_scoped_guards(&self) -> impl Sized + 'static;
+
+        /// The fields' [`Carried`] states, for an `async fn` handler, as
+        /// nested pairs in field order. Opaque like the guards.
+        fn __thread_local_scoped_carried(&self) -> impl Carry + 'static;
     }
 
     /// `#[thread_local_scoped(self)]`'s guards: a function, so that a type
@@ -195,6 +251,12 @@ pub mod __private {
     #[inline]
     pub fn scoped_guards<S: ScopedFields + ?Sized>(service: &S) -> impl Sized + 'static {
         service.__thread_local_scoped_guards()
+    }
+
+    /// `#[thread_local_scoped(self)]`'s carried states, on an `async fn`.
+    #[inline]
+    pub fn scoped_carried<S: ScopedFields + ?Sized>(service: &S) -> impl Carry + 'static {
+        service.__thread_local_scoped_carried()
     }
 
     /// The location of the call: generated with the span of a field or an
