@@ -5,14 +5,15 @@
 //! # Design
 //! Each poll runs under a [`Guard`] of the key, exactly as a synchronous
 //! `#[thread_local_scoped]` handler runs: the guard is entered first, then
-//! the task's own state is applied through it (a value the task bound is
-//! bound again, a value the task removed is removed again; either way an
-//! enclosing value the thread had is sheltered by the guard, not handed to
-//! anyone). After the poll, before the guard drops, a value bound during the
-//! task (its bind sequence number is above the guard's token) is taken off
-//! the thread, with its bind metadata, into the task's state; the guard then
-//! restores what the thread had. A task that never binds or removes the key
-//! sees the enclosing binding, as a nested synchronous handler does.
+//! the task's own state is applied (a value the task bound is bound again,
+//! a value the task removed is removed again; either way the value the
+//! thread had is moved aside into the poll's scope, typed, so that no box
+//! is needed, and handed to no one). After the poll, a value bound during
+//! the task (its bind sequence number is above the guard's token) is taken
+//! off the thread, with its bind metadata, into the task's state; what the
+//! thread had is put back, and the guard drops. A task that never binds or
+//! removes the key sees the enclosing binding, as a nested synchronous
+//! handler does (and the guard's shield keeps it, if the body then rebinds).
 //!
 //! # Invariants
 //! - Between polls a task's value lives only in [`Carried`]'s state; during
@@ -41,7 +42,7 @@ use core::ptr::NonNull;
 
 use crate::entry::{BindMeta, Entry};
 use crate::error::AccessError;
-use crate::guard::{Guard, drop_in_guard, shielded_bind};
+use crate::guard::{Guard, drop_in_guard};
 use crate::key::KeyShared;
 use crate::keyref::{KeyPin, KeyRef};
 use crate::local::ThreadLocal;
@@ -122,31 +123,31 @@ impl<'k, T: 'static> Carried<'k, T> {
         // SAFETY: `id` is the key's id, whose values are `T`.
         let guard = unsafe { Guard::<T>::enter(self.id) };
         let state = mem::replace(&mut self.state, State::Inherit);
-        let mut entered = Entered {
+        let own = !matches!(state, State::Inherit);
+        let (id, key) = (self.id, self.key);
+        let Applied {
+            outer,
+            unapplied,
+            dead,
+        } = match state {
+            State::Inherit => Applied {
+                outer: None,
+                unapplied: None,
+                dead: None,
+            },
+            State::Bound(value, meta) => apply(id, key, Some((value, meta))),
+            State::Removed => apply(id, key, None),
+        };
+        let entered = Entered {
             carried: self,
             guard: ManuallyDrop::new(guard),
-            own: !matches!(state, State::Inherit),
-            applied: true,
+            outer,
+            own,
+            applied: unapplied.is_none(),
         };
-        let (id, key) = (entered.carried.id, entered.carried.key);
-        let (unapplied, unused) = match state {
-            State::Inherit => (None, None),
-            State::Bound(value, meta) => match apply_bound(id, key, value, meta) {
-                Ok(displaced) => (None, displaced),
-                Err((value, meta, kind)) => (Some((State::Bound(value, meta), kind)), None),
-            },
-            // SAFETY: `id` is the key's id, whose values are `T`.
-            State::Removed => match unsafe { ops::remove::<T>(id) } {
-                Ok(displaced) => (None, displaced),
-                Err(kind) => (Some((State::Removed, kind)), None),
-            },
-        };
-        // A displaced value is not expected (the guard shelters what the
-        // thread had); were there one, it was the body's to drop.
-        drop(unused);
+        drop(dead);
         if let Some((state, kind)) = unapplied {
             entered.carried.state = state;
-            entered.applied = false;
             if strict && kind == AccessError::Borrowed {
                 drop(entered);
                 ops::borrowed_panic();
@@ -163,53 +164,94 @@ impl<'k, T: 'static> Carried<'k, T> {
     }
 }
 
-/// Binds a value carried back to this thread, inside the guard just entered
-/// (so an enclosing value is sheltered, not displaced), with a fresh sequence
-/// number. Returns a value to drop, if any: a displaced one (not expected),
-/// or the value itself when its key has died.
-fn apply_bound<T: 'static>(
-    id: u64,
-    key: NonNull<KeyShared>,
-    value: T,
-    meta: BindMeta,
-) -> Result<Option<T>, (T, BindMeta, AccessError)> {
+/// What applying a task's state did.
+struct Applied<T> {
+    /// The value the thread had bound, moved aside to restore after the poll.
+    outer: Option<(T, BindMeta)>,
+    /// The state, if it could not be applied, and why.
+    unapplied: Option<(State<T>, AccessError)>,
+    /// The task's value, if its key died: to drop.
+    dead: Option<T>,
+}
+
+/// Applies the task's own state inside the guard just entered: moves what
+/// the thread has bound aside and binds the task's value with a fresh
+/// sequence number, or leaves the key unbound (`own` is `None`: the task
+/// removed it). Moving the enclosing value aside here, rather than into the
+/// guard's shield, costs no allocation, and the body cannot tell the
+/// difference: a value bound inside the guard is replaced and removed as
+/// usual. The state is not applied when the entry is borrowed by an
+/// enclosing `with`, or the thread is exiting.
+fn apply<T: 'static>(id: u64, key: NonNull<KeyShared>, own: Option<(T, BindMeta)>) -> Applied<T> {
+    let unapplied = |own: Option<(T, BindMeta)>, kind| Applied {
+        outer: None,
+        unapplied: Some((
+            own.map_or(State::Removed, |(value, meta)| State::Bound(value, meta)),
+            kind,
+        )),
+        dead: None,
+    };
+    let done = |outer| Applied {
+        outer,
+        unapplied: None,
+        dead: None,
+    };
     map::with(|map| {
-        let fresh = BindMeta {
-            seq: map.next_seq(),
-            ..meta
-        };
         // No sweep: the guard's entry swept just now, and no user code ran.
         let entry = map.find_no_sweep(id).map(|header| {
             // SAFETY: entries found under `id` hold a `T`; no user code runs
             // while the reference is used.
             unsafe { Entry::<T>::from_header(header) }
         });
-        match entry {
-            Some(entry) if entry.header().is_borrowed() => {
-                Err((value, meta, AccessError::Borrowed))
+        let Some(entry) = entry else {
+            let Some((value, meta)) = own else {
+                return done(None);
+            };
+            if !map.go_live() {
+                return unapplied(Some((value, meta)), AccessError::ThreadExiting);
             }
-            Some(entry) if entry.header().is_shielded() => {
-                Ok(shielded_bind(map, entry, value, fresh))
-            }
-            Some(entry) => Ok(entry.bind(value, fresh)),
-            None => {
-                if !map.go_live() {
-                    return Err((value, meta, AccessError::ThreadExiting));
+            // SAFETY: `key` is live: pinned by the `Carried`, or held by the
+            // borrowed handle.
+            let alive = unsafe { key.as_ref() }.is_alive();
+            // SAFETY: as above.
+            match unsafe { KeyRef::upgrade_raw(key) } {
+                Some(key_ref) if alive => {
+                    let fresh = BindMeta {
+                        seq: map.next_seq(),
+                        ..meta
+                    };
+                    map.link(Entry::allocate(key_ref, value, fresh));
+                    return done(None);
                 }
-                // SAFETY: `key` is live: pinned by the `Carried`, or held by
-                // the borrowed handle.
-                let shared = unsafe { key.as_ref() };
-                // SAFETY: as above.
-                match unsafe { KeyRef::upgrade_raw(key) } {
-                    Some(key_ref) if shared.is_alive() => {
-                        map.link(Entry::allocate(key_ref, value, fresh));
-                        Ok(None)
-                    }
-                    // The key died with its handle: its values go too.
-                    _ => Ok(Some(value)),
+                // The key died with its handle: its values go too.
+                _ => {
+                    return Applied {
+                        outer: None,
+                        unapplied: None,
+                        dead: Some(value),
+                    };
                 }
             }
+        };
+        if entry.header().is_borrowed() {
+            return unapplied(own, AccessError::Borrowed);
         }
+        let outer = entry.header().is_set().then(|| {
+            let meta = entry.header().bind_meta();
+            (
+                entry.unbind().expect("a bound entry yields its value"),
+                meta,
+            )
+        });
+        if let Some((value, meta)) = own {
+            let fresh = BindMeta {
+                seq: map.next_seq(),
+                ..meta
+            };
+            let none = entry.bind(value, fresh);
+            debug_assert!(none.is_none(), "unbound just above");
+        }
+        done(outer)
     })
 }
 
@@ -218,6 +260,9 @@ fn apply_bound<T: 'static>(
 pub struct Entered<'a, 'k, T: 'static> {
     carried: &'a mut Carried<'k, T>,
     guard: ManuallyDrop<Guard<T>>,
+    /// What the thread had bound, moved aside while the task's own state
+    /// applies; restored, with its metadata, when the poll ends.
+    outer: Option<(T, BindMeta)>,
     /// Whether the task had state of its own (bound or removed) on entry.
     own: bool,
     /// Whether that state was applied (if not, it is still in `carried`).
@@ -239,16 +284,18 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
     fn drop(&mut self) {
         let token = self.guard.token();
         let id = self.carried.id;
-        let left = map::with(|map| {
+        let outer = self.outer.take();
+        let (left, unrestored) = map::with(|map| {
             // No sweep: bookkeeping runs no user code (as `Guard::exit`).
             let Some(header) = map.find_no_sweep(id) else {
-                return Left::Nothing;
+                // The key died during the poll: the enclosing value goes too.
+                return (Left::Nothing, outer.map(|(value, _)| value));
             };
             // SAFETY: entries found under `id` hold a `T`; no user code runs
             // until return.
             let entry = unsafe { Entry::<T>::from_header(header) };
             let header = entry.header();
-            if !header.is_set() {
+            let left = if !header.is_set() {
                 Left::Nothing
             } else if header.is_borrowed() || header.bind_seq() <= token {
                 Left::Enclosing
@@ -256,7 +303,18 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
                 let meta = header.bind_meta();
                 let value = entry.unbind().expect("a bound entry yields its value");
                 Left::Task(value, meta)
-            }
+            };
+            let unrestored = match outer {
+                // As it was: the same value, site, time, bytes and sequence
+                // number (at or below the guard's token, so the guard keeps it).
+                Some((value, meta)) if !header.is_set() => {
+                    entry.rebind(value, meta);
+                    None
+                }
+                Some((value, _)) => Some(value),
+                None => None,
+            };
+            (left, unrestored)
         });
         let state = match left {
             Left::Task(value, meta) => State::Bound(value, meta),
@@ -275,6 +333,7 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
         if let State::Bound(value, _) = displaced {
             drop_in_guard(value);
         }
+        drop_in_guard(unrestored);
     }
 }
 
