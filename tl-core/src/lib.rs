@@ -67,8 +67,77 @@
 //! | `set(v)` | [`ThreadLocal::set`] (returns the old value) |
 //! | `remove()` | [`ThreadLocal::remove`] (returns the value) |
 //! | `try { set } finally { remove }` | [`ThreadLocal::scope`], [`ThreadLocal::guard`] |
+//! | context propagation in reactive code (Reactor's `contextWrite`) | [`ThreadLocal::scope_future`], the attribute on `async fn` |
 //! | `InheritableThreadLocal`, `childValue` | [`ThreadLocal::inheritable`], [`ThreadLocal::inheritable_with`], [`thread::spawn`] |
 //! | `ReferenceQueue` of dead keys | [`death::subscribe`] |
+//!
+//! # Thread-locals and async
+//! A multi-threaded executor (tokio's, with several workers) moves a task
+//! between worker threads at every `.await`, and runs other tasks on the
+//! thread it left. So a plain [`set`](ThreadLocal::set) does not survive an
+//! `.await`: after it, the task may be on another worker, where it sees that
+//! worker's value (another task's) or none, while its own value stays bound
+//! on the first worker for whatever task runs there next; a `remove` after
+//! the `.await` removes the wrong value. In this workspace's test
+//! `a_plain_set_does_not_survive_an_await` (tl-macros), 320 tasks on 4
+//! workers each `set` their id, `yield_now().await`, read and `remove`:
+//! 304 read no value and 16 read (and removed) another task's value.
+//!
+//! Two ways do it right; both bind the task's value only while the task is
+//! being polled, on whichever worker polls it, and leave nothing bound
+//! between polls (as tokio's `task_local!` and tracing's `Instrument` do):
+//!
+//! - [`ThreadLocal::scope_future`] binds a value for a future, like
+//!   [`ThreadLocal::scope`] for a block: `REQUEST_ID.scope_future(id,
+//!   handle(request)).await`. The value is dropped when the future completes
+//!   or is dropped.
+//! - `#[thread_local_scoped(KEY)]` on an `async fn` (tl-macros): values the
+//!   body binds with a plain `set` travel with the task; they are dropped on
+//!   completion, return, `?`, panic or cancellation, and what the worker
+//!   had bound is restored. Each poll is a task for the auditor.
+//!
+//! ```
+//! use core::future::Future;
+//! use core::pin::pin;
+//! use core::task::{Context, Poll, Waker};
+//! use tl_core::ThreadLocal;
+//!
+//! static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
+//!
+//! async fn lookup() -> Option<u64> {
+//!     REQUEST_ID.get() // after any `.await`, on any worker
+//! }
+//!
+//! let mut future = pin!(REQUEST_ID.scope_future(7, lookup()));
+//! let poll = future.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+//! assert_eq!(poll, Poll::Ready(Some(7)));
+//! assert!(!REQUEST_ID.is_set()); // nothing left on this thread
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "macros")] {
+//! use tl_core::{ThreadLocal, thread_local_scoped};
+//!
+//! static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
+//!
+//! #[thread_local_scoped(REQUEST_ID)]
+//! async fn handle(request: u64) -> Option<u64> {
+//!     REQUEST_ID.set(request);   // travels with the task across `.await`
+//!     lookup().await
+//! }
+//! # async fn lookup() -> Option<u64> { REQUEST_ID.get() }
+//! # use core::future::Future;
+//! # let mut future = core::pin::pin!(handle(3));
+//! # let cx = &mut core::task::Context::from_waker(core::task::Waker::noop());
+//! # assert_eq!(future.as_mut().poll(cx), core::task::Poll::Ready(Some(3)));
+//! # assert!(!REQUEST_ID.is_set());
+//! # }
+//! ```
+//!
+//! A `Guard` or `Scope` held across an `.await` is the same mistake as a
+//! plain `set` (both are `!Send`, so a multi-threaded executor refuses such
+//! a future); a plain `fn` returning a future cannot be guarded by the
+//! attribute (a compile error says so).
 //!
 //! # Reentrancy and thread exit
 //! A value's `Drop`, an initializer and a `with` closure may use any

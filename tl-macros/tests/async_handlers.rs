@@ -136,6 +136,54 @@ fn every_task_reads_its_own_value_on_4_workers() {
     );
 }
 
+// === what a plain `set` does across `.await` (the docs' numbers) ===
+
+static PLAIN: ThreadLocal<u64> = ThreadLocal::new().named("async::PLAIN");
+
+/// 320 tasks each `set` their id, yield once, then read and `remove`: a
+/// task may resume on another worker (it sees that worker's value, or
+/// none), and the worker it left still holds its value. Prints the counts
+/// that the crate docs and the README quote.
+#[test]
+fn a_plain_set_does_not_survive_an_await() {
+    const PLAIN_TASKS: u64 = 320;
+    let runtime = runtime();
+    let (missing, foreign, removed_foreign) = runtime.block_on(async {
+        let handles: Vec<_> = (0..PLAIN_TASKS)
+            .map(|id| {
+                tokio::spawn(async move {
+                    PLAIN.set(id);
+                    yield_now().await;
+                    let read = PLAIN.get();
+                    let removed = PLAIN.remove();
+                    (
+                        read.is_none(),
+                        read.is_some_and(|read| read != id),
+                        removed.is_some_and(|removed| removed != id),
+                    )
+                })
+            })
+            .collect();
+        let mut counts = (0, 0, 0);
+        for handle in handles {
+            let (missing, foreign, removed_foreign) = handle.await.unwrap();
+            counts.0 += usize::from(missing);
+            counts.1 += usize::from(foreign);
+            counts.2 += usize::from(removed_foreign);
+        }
+        counts
+    });
+    let left = bound_anywhere("async::PLAIN");
+    println!(
+        "{PLAIN_TASKS} tasks: {missing} read no value, {foreign} read another task's, \
+         {removed_foreign} removed another task's, {left} values left on workers"
+    );
+    assert!(
+        missing + foreign > 0,
+        "a plain set crossed an await intact in every task"
+    );
+}
+
 // === cancellation and panics ===
 
 #[thread_local_scoped(COUNTED)]
