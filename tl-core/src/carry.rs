@@ -24,7 +24,9 @@
 //!   (sequence numbers are per thread), and keeps its bind site, time and
 //!   byte count: to an auditor it is the same bind.
 //! - Between polls the thread is exactly as it was before the poll: the
-//!   guard restores the sheltered value with its own metadata.
+//!   value moved aside (or the one the guard's shield kept) is put back
+//!   with its own metadata, its sequence number at or below the guard's
+//!   token, so guards and checkpoints see it as bound before the poll.
 //!
 //! # Thread exit
 //! A poll during thread exit (after the thread's map was destroyed) cannot

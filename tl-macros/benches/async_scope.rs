@@ -12,6 +12,14 @@
 //! Target: median `tl` <= 1.5 x median `tokio_task_local`. Time is this
 //! thread's CPU time (the runtime runs on it), so other processes on the
 //! machine do not skew the ratio.
+//!
+//! Measured 2026-12-04 on a 2-core machine, three runs of
+//! `cargo bench -p tl-macros --bench async_scope -- --warm-up-time 1
+//! --measurement-time 3` (medians, `tl` / `tl_adapter` / `none` over
+//! `tokio_task_local` at about 9.4 µs): 1.285 / 1.293 / 0.978,
+//! 1.316 / 1.313 / 0.965, 1.297 / 1.313 / 0.976. The runtime's own cost per
+//! yield dominates; the binding adds about 28 ns per poll (a task scope, a
+//! guard, and moving the value on and off the thread).
 
 #[path = "guarded/thread_time.rs"]
 mod thread_time;

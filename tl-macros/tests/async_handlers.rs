@@ -21,7 +21,12 @@ const YIELDS: u32 = 10;
 
 static USER: ThreadLocal<u64> = ThreadLocal::new().named("async::USER");
 static ADAPTED: ThreadLocal<u64> = ThreadLocal::new().named("async::ADAPTED");
-static COUNTED: ThreadLocal<Counted> = ThreadLocal::new().named("async::COUNTED");
+// One key per test: tests run in parallel, and `bound_anywhere` sees every
+// thread of the process, including other tests' workers in mid-poll.
+static ABORTED: ThreadLocal<Counted> = ThreadLocal::new().named("async::ABORTED");
+static PANICKED: ThreadLocal<Counted> = ThreadLocal::new().named("async::PANICKED");
+static COMPLETED: ThreadLocal<Counted> = ThreadLocal::new().named("async::COMPLETED");
+static TENANT_USER: ThreadLocal<u64> = ThreadLocal::new().named("async::TENANT_USER");
 static NESTED: ThreadLocal<&'static str> = ThreadLocal::new().named("async::NESTED");
 
 fn runtime() -> Runtime {
@@ -186,9 +191,9 @@ fn a_plain_set_does_not_survive_an_await() {
 
 // === cancellation and panics ===
 
-#[thread_local_scoped(COUNTED)]
+#[thread_local_scoped(ABORTED)]
 async fn sleeps_with_value(drops: Arc<AtomicUsize>, started: Arc<AtomicBool>) {
-    COUNTED.set(Counted(drops));
+    ABORTED.set(Counted(drops));
     started.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(3600)).await;
 }
@@ -215,7 +220,7 @@ fn abort_mid_sleep_drops_the_value_once() {
         let drops = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(AtomicBool::new(false));
         let flag = started.clone();
-        let handle = tokio::spawn(COUNTED.scope_future(Counted(drops.clone()), async move {
+        let handle = tokio::spawn(ABORTED.scope_future(Counted(drops.clone()), async move {
             flag.store(true, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }));
@@ -224,14 +229,14 @@ fn abort_mid_sleep_drops_the_value_once() {
         assert!(handle.await.unwrap_err().is_cancelled());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
-    assert_eq!(bound_anywhere("async::COUNTED"), 0);
+    assert_eq!(bound_anywhere("async::ABORTED"), 0);
 }
 
-#[thread_local_scoped(COUNTED)]
+#[thread_local_scoped(PANICKED)]
 async fn panics_after_yield(drops: Arc<AtomicUsize>) {
-    COUNTED.set(Counted(drops));
+    PANICKED.set(Counted(drops));
     yield_now().await;
-    assert!(COUNTED.is_set());
+    assert!(PANICKED.is_set());
     panic!("handler failed");
 }
 
@@ -245,7 +250,7 @@ fn panicking_poll_unwinds_cleanly() {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
 
         let drops = Arc::new(AtomicUsize::new(0));
-        let result = tokio::spawn(COUNTED.scope_future(Counted(drops.clone()), async {
+        let result = tokio::spawn(PANICKED.scope_future(Counted(drops.clone()), async {
             yield_now().await;
             panic!("body failed");
         }))
@@ -253,7 +258,7 @@ fn panicking_poll_unwinds_cleanly() {
         assert!(result.unwrap_err().is_panic());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
-    assert_eq!(bound_anywhere("async::COUNTED"), 0);
+    assert_eq!(bound_anywhere("async::PANICKED"), 0);
 }
 
 #[test]
@@ -261,9 +266,9 @@ fn completion_drops_the_value_once() {
     let runtime = runtime();
     runtime.block_on(async {
         let drops = Arc::new(AtomicUsize::new(0));
-        let seen = tokio::spawn(COUNTED.scope_future(Counted(drops.clone()), async {
+        let seen = tokio::spawn(COMPLETED.scope_future(Counted(drops.clone()), async {
             yield_now().await;
-            COUNTED.with(|value| value.is_some())
+            COMPLETED.with(|value| value.is_some())
         }))
         .await
         .unwrap();
@@ -341,10 +346,10 @@ impl Service {
         all_own
     }
 
-    #[thread_local_scoped(self.tenant, USER)]
+    #[thread_local_scoped(self.tenant, TENANT_USER)]
     async fn handle_mut(&mut self, tenant: u64) -> Option<u64> {
         self.tenant.set(tenant);
-        USER.set(tenant);
+        TENANT_USER.set(tenant);
         yield_now().await;
         self.handled += 1;
         self.tenant.get()
@@ -377,5 +382,5 @@ fn service_fields_travel_with_the_task() {
     let mut service = Arc::try_unwrap(service).unwrap_or_else(|_| unreachable!());
     let tenant = runtime.block_on(service.handle_mut(9));
     assert_eq!((tenant, service.handled), (Some(9), 1));
-    assert!(!service.tenant.is_set() && !USER.is_set());
+    assert!(!service.tenant.is_set() && !TENANT_USER.is_set());
 }
