@@ -115,7 +115,7 @@ pub(crate) fn shielded_unbind<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> O
 
 /// Drops values from a guard's `drop`: caught while unwinding, where a second
 /// panic would abort the process.
-fn drop_in_guard<V>(value: V) {
+pub(crate) fn drop_in_guard<V>(value: V) {
     if std::thread::panicking() {
         drop_caught(move || drop(value));
     } else {
@@ -185,13 +185,17 @@ impl<T: 'static> Guard<T> {
         })
     }
 
+    /// The guard's sequence number: a value whose bind sequence number is
+    /// greater was bound inside the guard.
     #[inline]
-    fn token(&self) -> u64 {
+    pub(crate) fn token(&self) -> u64 {
         self.packed >> 1
     }
 
+    /// Whether a value was bound when the guard was entered (the guard
+    /// shields it).
     #[inline]
-    fn shielded(&self) -> bool {
+    pub(crate) fn shielded(&self) -> bool {
         self.packed & 1 != 0
     }
 

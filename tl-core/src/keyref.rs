@@ -75,6 +75,31 @@ impl KeyRef {
         ptr
     }
 
+    /// A new holder reference to the key at `ptr`, unless every holder
+    /// (the handle included) is gone.
+    ///
+    /// # Safety
+    /// Someone holds a reference (of either kind) to `ptr` for the whole call.
+    pub(crate) unsafe fn upgrade_raw(ptr: NonNull<KeyShared>) -> Option<Self> {
+        // SAFETY: the key is live (caller).
+        let holders = &unsafe { ptr.as_ref() }.holders;
+        let mut count = holders.load(Ordering::Relaxed);
+        loop {
+            if count == 0 {
+                return None;
+            }
+            match holders.compare_exchange_weak(
+                count,
+                count + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Self(ptr)),
+                Err(seen) => count = seen,
+            }
+        }
+    }
+
     /// Frees the key block: the caller's is the only reference of any kind
     /// left (one holder, no pins), so no count needs updating.
     pub(crate) fn free_exclusive(self) {
@@ -128,22 +153,8 @@ impl KeyPin {
 
     /// A holder reference, unless every holder (the handle included) is gone.
     pub(crate) fn upgrade(&self) -> Option<KeyRef> {
-        let holders = &self.holders;
-        let mut count = holders.load(Ordering::Relaxed);
-        loop {
-            if count == 0 {
-                return None;
-            }
-            match holders.compare_exchange_weak(
-                count,
-                count + 1,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(KeyRef(self.0)),
-                Err(seen) => count = seen,
-            }
-        }
+        // SAFETY: our pin keeps the key live during the call.
+        unsafe { KeyRef::upgrade_raw(self.0) }
     }
 }
 

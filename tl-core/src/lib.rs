@@ -67,6 +67,7 @@
 //! | `set(v)` | [`ThreadLocal::set`] (returns the old value) |
 //! | `remove()` | [`ThreadLocal::remove`] (returns the value) |
 //! | `try { set } finally { remove }` | [`ThreadLocal::scope`], [`ThreadLocal::guard`] |
+//! | context propagation in reactive code (Reactor's `contextWrite`) | [`ThreadLocal::scope_future`], the attribute on `async fn` |
 //! | `InheritableThreadLocal`, `childValue` | [`ThreadLocal::inheritable`], [`ThreadLocal::inheritable_with`], [`thread::spawn`] |
 //! | `ReferenceQueue` of dead keys | [`death::subscribe`] |
 //!
@@ -92,6 +93,74 @@
 //! assert_eq!(BUFFER.with_borrow(Vec::len), 5);
 //! ```
 //!
+//! # Thread-locals and async
+//! A multi-threaded executor (tokio's, with several workers) moves a task
+//! between worker threads at every `.await`, and runs other tasks on the
+//! thread it left. So a plain [`set`](ThreadLocal::set) does not survive an
+//! `.await`: after it, the task may be on another worker, where it sees that
+//! worker's value (another task's) or none, while its own value stays bound
+//! on the first worker for whatever task runs there next; a `remove` after
+//! the `.await` removes the wrong value. In this workspace's test
+//! `a_plain_set_does_not_survive_an_await` (tl-macros), 320 tasks on 4
+//! workers each `set` their id, `yield_now().await`, read and `remove`:
+//! 304 read no value and 16 read (and removed) another task's value.
+//!
+//! Two ways do it right; both bind the task's value only while the task is
+//! being polled, on whichever worker polls it, and leave nothing bound
+//! between polls (as tokio's `task_local!` and tracing's `Instrument` do):
+//!
+//! - [`ThreadLocal::scope_future`] binds a value for a future, like
+//!   [`ThreadLocal::scope`] for a block: `REQUEST_ID.scope_future(id,
+//!   handle(request)).await`. The value is dropped when the future completes
+//!   or is dropped.
+//! - `#[thread_local_scoped(KEY)]` on an `async fn` (tl-macros): values the
+//!   body binds with a plain `set` travel with the task; they are dropped on
+//!   completion, return, `?`, panic or cancellation, and what the worker
+//!   had bound is restored. Each poll is a task for the auditor.
+//!
+//! ```
+//! use core::future::Future;
+//! use core::pin::pin;
+//! use core::task::{Context, Poll, Waker};
+//! use tl_core::ThreadLocal;
+//!
+//! static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
+//!
+//! async fn lookup() -> Option<u64> {
+//!     REQUEST_ID.get() // after any `.await`, on any worker
+//! }
+//!
+//! let mut future = pin!(REQUEST_ID.scope_future(7, lookup()));
+//! let poll = future.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+//! assert_eq!(poll, Poll::Ready(Some(7)));
+//! assert!(!REQUEST_ID.is_set()); // nothing left on this thread
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "macros")] {
+//! use tl_core::{ThreadLocal, thread_local_scoped};
+//!
+//! static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
+//!
+//! #[thread_local_scoped(REQUEST_ID)]
+//! async fn handle(request: u64) -> Option<u64> {
+//!     REQUEST_ID.set(request);   // travels with the task across `.await`
+//!     lookup().await
+//! }
+//! # async fn lookup() -> Option<u64> { REQUEST_ID.get() }
+//! # use core::future::Future;
+//! # let mut future = core::pin::pin!(handle(3));
+//! # let cx = &mut core::task::Context::from_waker(core::task::Waker::noop());
+//! # assert_eq!(future.as_mut().poll(cx), core::task::Poll::Ready(Some(3)));
+//! # assert!(!REQUEST_ID.is_set());
+//! # }
+//! ```
+//!
+//! A `Guard` or `Scope` held across an `.await` is the same mistake as a
+//! plain `set` (both are `!Send`, so a multi-threaded executor refuses such
+//! a future); a plain `fn` returning a future cannot be guarded by the
+//! attribute (a compile error says so).
+//!
 //! # Reentrancy and thread exit
 //! A value's `Drop`, an initializer and a `with` closure may use any
 //! thread-local, including the same one, except that a value cannot be
@@ -109,8 +178,29 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+// Modules, from the bottom up: what each is, and what it may use.
+// - `sync`: atomics, cells and TLS, swapped for loom's under `cfg(loom)`.
+// - `clock`, `error`: coarse time; the access errors.
+// - `tasks`: a thread's task state (depth, the open outermost task, the last
+//   tasks that ended), kept in its map (uses nothing).
+// - `key`, `keyref`, `entry`, `table`: keys, their counted references, the
+//   per-thread entries and the table that holds them (use `sync`).
+// - `registry`, `map`, `guard`: the thread registry, the per-thread map and
+//   the guards' shields (`map` and `guard` use each other: the map owns the
+//   shield stack that guards push).
+// - `ops`: typed operations on the current thread's entry (uses the above,
+//   and `checkpoint`'s overwrite check on `set`: a back-edge until the
+//   tl-core v2 layering).
+// - `local`, `inherit`, `thread`, `death`, `checkpoint`: the `ThreadLocal`
+//   handle and what is built on it (use the above).
+// - `carry`: a task's binding of one key, moved on and off the polling
+//   thread under a `Guard` (uses `local`, `guard`, `ops`, `map`).
+// - `future`: `ScopeFuture` and the attribute's `TaskFuture` (use `carry`
+//   and `checkpoint`).
+mod carry;
 mod entry;
 mod error;
+mod future;
 mod guard;
 mod key;
 mod keyref;
@@ -132,6 +222,7 @@ pub mod registry;
 pub mod thread;
 
 pub use error::{AccessError, SetError};
+pub use future::ScopeFuture;
 pub use guard::{Guard, Scope};
 pub use key::{KeyInfo, Policy};
 pub use local::ThreadLocal;
@@ -182,7 +273,9 @@ pub fn stats() -> Stats {
 /// in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::carry::{Carried, Carry, Entered};
     pub use crate::checkpoint::TaskScope;
+    pub use crate::future::TaskFuture;
     pub use crate::guard::Guard;
     pub use crate::local::ThreadLocal;
     pub use crate::std_compat::LocalKey;
@@ -192,6 +285,38 @@ pub mod __private {
     #[inline]
     pub const fn local_key<T: 'static>(inner: ThreadLocal<T>) -> LocalKey<T> {
         LocalKey::from_thread_local(inner)
+    }
+
+    /// An `async fn` handler's state for one listed key: starts empty (the
+    /// body sees the enclosing binding until it binds or removes its own)
+    /// and does not borrow `key`.
+    ///
+    /// The contract of [`Carried`] and [`Carry`], for [`TaskFuture`] (the
+    /// only caller): before each poll, [`Carry::enter`] guards each key and
+    /// applies the task's state (binds the task's value again with its
+    /// original bind site, time and byte count and a fresh sequence number,
+    /// or removes the key again), sheltering what the thread had bound; the
+    /// returned scope's `Drop` moves a value bound during the poll (bind
+    /// sequence number above the guard's token) off the thread, with its
+    /// metadata, into the state, and restores what the thread had. Each
+    /// step moves the value, so it is never dropped twice nor lost: it ends
+    /// in the body (replaced or removed), in [`Carry::clear`] on completion,
+    /// in `Drop` on cancellation, or with its key.
+    #[inline]
+    pub fn carried<T: 'static>(key: &ThreadLocal<T>) -> Carried<'static, T> {
+        Carried::new(key)
+    }
+
+    /// The future an `async fn` handler returns: `body`, carrying `carry`
+    /// through every poll, each poll a [`TaskScope`] named `task` at `location`.
+    #[inline]
+    pub fn task_future<C: Carry, F: core::future::Future>(
+        task: &'static str,
+        location: &'static Location<'static>,
+        carry: C,
+        body: F,
+    ) -> TaskFuture<C, F> {
+        TaskFuture::new(task, location, carry, body)
     }
 
     /// Models a thread exit in loom models (see `map::exit_thread`).
@@ -222,6 +347,10 @@ pub mod __private {
         /// order of creation. Opaque, so that a public service may hold
         /// thread-locals of private types.
         fn __thread_local_scoped_guards(&self) -> impl Sized + 'static;
+
+        /// The fields' [`Carried`] states, for an `async fn` handler, as
+        /// nested pairs in field order. Opaque like the guards.
+        fn __thread_local_scoped_carried(&self) -> impl Carry + 'static;
     }
 
     /// `#[thread_local_scoped(self)]`'s guards: a function, so that a type
@@ -229,6 +358,12 @@ pub mod __private {
     #[inline]
     pub fn scoped_guards<S: ScopedFields + ?Sized>(service: &S) -> impl Sized + 'static {
         service.__thread_local_scoped_guards()
+    }
+
+    /// `#[thread_local_scoped(self)]`'s carried states, on an `async fn`.
+    #[inline]
+    pub fn scoped_carried<S: ScopedFields + ?Sized>(service: &S) -> impl Carry + 'static {
+        service.__thread_local_scoped_carried()
     }
 
     /// The location of the call: generated with the span of a field or an

@@ -274,6 +274,28 @@ impl<T: 'static> ThreadLocal<T> {
         unsafe { key.as_ref() }.expect("key published with its id")
     }
 
+    /// The key's id and block, creating the key if needed; the handle's
+    /// reference keeps the block live while the handle is.
+    pub(crate) fn key_parts(&self) -> (u64, NonNull<KeyShared>) {
+        let id = self.key_id();
+        let key =
+            NonNull::new(self.key.load(Ordering::Acquire)).expect("key published with its id");
+        (id, key)
+    }
+
+    /// What binding `value` at `site` would record, except the sequence
+    /// number (0: the binder assigns one).
+    pub(crate) fn bind_meta_for(&self, value: &T, site: &'static Location<'static>) -> BindMeta {
+        BindMeta {
+            site,
+            seq: 0,
+            now_ms: crate::clock::coarse_ms(),
+            bytes: Some(self.spec.hooks.heap_size.map_or(size_of::<T>(), |heap| {
+                size_of::<T>().saturating_add(heap(value))
+            })),
+        }
+    }
+
     /// The key's id: unique for the process, never reused. Creates the key if
     /// needed.
     pub fn id(&self) -> u64 {

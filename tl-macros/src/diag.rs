@@ -58,11 +58,10 @@ pub(crate) const NO_BODY: &str = "`#[thread_local_scoped]` needs a body to guard
 pub(crate) const CONST_FN: &str =
     "`#[thread_local_scoped]` cannot guard a `const fn`: its guards run at run time";
 
-pub(crate) const ASYNC_FN: &str = "`#[thread_local_scoped]` cannot guard an `async fn`: \
-     its guards would run when the future completes, on whichever worker thread polled it \
-     last, not on the threads that bound the values; bind thread-locals in synchronous code \
-     instead: put the attribute on a plain `fn` (run it with `spawn_blocking` if needed), \
-     or hold a `ThreadLocal::scope` guard around code without `.await`";
+pub(crate) const RETURNS_FUTURE: &str = "`#[thread_local_scoped]` cannot guard a function \
+     that returns a future: its guards would run when the function returns the future, \
+     before the future runs; make it an `async fn` (the attribute then carries the values \
+     with the future across `.await`), or bind the value with `ThreadLocal::scope_future`";
 
 pub(crate) const SELF_WITHOUT_RECEIVER: &str =
     "`self` here needs a method that takes `self`, `&self` or `&mut self`";

@@ -234,26 +234,81 @@
 //!
 //! # `async fn`
 //!
-//! Rejected, with an error that says why: the guards of an `async fn` would
-//! run when its future completes, on whichever worker thread polled it last,
-//! not on the threads where the values were bound (a multi-threaded
-//! executor moves a task between threads at every `.await`). Bind
-//! thread-locals in synchronous code instead: put the attribute on a plain
-//! `fn` (run it with `spawn_blocking` from async code), or hold a
-//! `ThreadLocal::scope` guard around a section without `.await`.
+//! On an `async fn` the listed thread-locals travel with the task. A
+//! multi-threaded executor moves a task between worker threads at every
+//! `.await`, so a value bound with a plain `set` would stay behind on the
+//! first worker (seen by the next task there) while the task resumes
+//! elsewhere and sees another task's value, or none. Instead, the values
+//! that the body binds for the listed keys are taken off the worker after
+//! every poll, kept in the future, and bound again on whichever worker polls
+//! it next; between polls nothing is bound. When the future completes
+//! (its end, `return`, `?`), panics, or is dropped (cancelled), the values
+//! are dropped, once, and the binding the worker had is restored. Until the
+//! body binds its own value, it sees the enclosing one (an outer handler's,
+//! or a `ThreadLocal::scope_future`'s), as a nested synchronous handler does.
 //!
-//! ```compile_fail
-//! # use tl_core::ThreadLocal;
-//! # use tl_core::thread_local_scoped;
-//! # static CURRENT_USER: ThreadLocal<u64> = ThreadLocal::new();
-//! #[thread_local_scoped(CURRENT_USER)] // error: cannot guard an `async fn`
-//! async fn place_order(user: u64) {
-//!     CURRENT_USER.set(user);
+//! ```
+//! use tl_core::ThreadLocal;
+//! use tl_core::thread_local_scoped;
+//!
+//! static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new();
+//!
+//! #[thread_local_scoped(REQUEST_ID)]
+//! async fn lookup(request: u64) -> Option<u64> {
+//!     REQUEST_ID.set(request);
+//!     tokio::task::yield_now().await; // may resume on another worker
+//!     REQUEST_ID.get()                // still this task's value
+//! }
+//!
+//! let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
+//! let found = runtime.block_on(async {
+//!     let tasks: Vec<_> = (0..100).map(|id| tokio::spawn(lookup(id))).collect();
+//!     let mut found = Vec::new();
+//!     for task in tasks {
+//!         found.push(task.await.unwrap());
+//!     }
+//!     found
+//! });
+//! assert_eq!(found, (0..100).map(Some).collect::<Vec<_>>());
+//! ```
+//!
+//! Every form works: listed statics, `self.field`, the derive's `self`,
+//! any receiver (the future holds a pin on each key, not a borrow of
+//! `self`), generics, and `async fn` in traits. The future is `Send` when
+//! the values and the body are. The body becomes an `async move` block
+//! inside a future that wraps every poll:
+//!
+//! ```text
+//! async fn lookup(request: u64) -> Option<u64> {
+//!     ::tl_core::__private::task_future(
+//!         "shop::lookup",                                 // the task, per poll
+//!         ::tl_core::__private::here(),
+//!         ({ /* name REQUEST_ID */ ::tl_core::__private::carried(&REQUEST_ID) }, ()),
+//!         async move { /* the body, as written */ },
+//!     )
+//!     .await
 //! }
 //! ```
 //!
-//! A plain `fn` that returns a future (`-> impl Future`) is guarded like any
-//! function: its guards run when it returns the future, before any poll.
+//! Each poll is a task for the auditor (a task scope around it), so a value
+//! of another key that the body binds and leaves bound is reported at the end
+//! of the poll that bound it. A poll allocates nothing.
+//!
+//! A plain `fn` that returns a future (`impl Future`, `Pin<Box<dyn
+//! Future>>`, `BoxFuture`) is rejected: its guards would run when it returns
+//! the future, before the future runs. Make it an `async fn`, or bind the
+//! value for the future with `ThreadLocal::scope_future`.
+//!
+//! ```compile_fail
+//! # use core::future::Future;
+//! # use tl_core::ThreadLocal;
+//! # use tl_core::thread_local_scoped;
+//! # static CURRENT_USER: ThreadLocal<u64> = ThreadLocal::new();
+//! #[thread_local_scoped(CURRENT_USER)] // error: cannot guard a function that returns a future
+//! fn place_order(user: u64) -> impl Future<Output = ()> {
+//!     async move { CURRENT_USER.set(user); }
+//! }
+//! ```
 //!
 //! # Mistakes
 //!
@@ -267,7 +322,8 @@
 //! | `name = ..` for any name but `task`; `task = ..` not a string | unknown keyword `name` / expected a string literal |
 //! | on a `struct`, `enum`, `const`, `static`, `impl` or other item | goes on a function or method with a body |
 //! | on a trait method without a body | needs a body to guard |
-//! | on an `async fn` or a `const fn` | cannot guard an `async fn` (why, and what instead) / a `const fn` |
+//! | on a `const fn` | cannot guard a `const fn` |
+//! | on a plain `fn` returning `impl Future`, `Pin<Box<dyn Future>>` or `BoxFuture` | cannot guard a function that returns a future (on the return type) |
 //! | `self` in a function without a receiver | `self` here needs a method that takes `self` |
 //! | no arguments on a function without `self` | list the thread-locals to clean up |
 //! | a listed static or field that is not a `ThreadLocal` | rustc's mismatched types, on the argument |
@@ -299,8 +355,9 @@ use proc_macro::TokenStream;
 /// value an enclosing scope had bound. A task scope around the guards hands
 /// any other task-scoped value left bound to the auditor's task-end hook.
 /// Arguments: paths to `static`s, `self.field`, `self` (every scoped field),
-/// and `task = "name"`. See the [crate docs](crate) for every form, the
-/// expansion, and why `async fn` is rejected.
+/// and `task = "name"`. On an `async fn`, the values travel with the
+/// future across `.await`. See the [crate docs](crate) for every form and
+/// the expansions.
 ///
 /// ```
 /// use tl_core::ThreadLocal;

@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens as _;
 use syn::spanned::Spanned as _;
-use syn::{Fields, Item, ItemFn, LitStr, Token, TraitItemFn};
+use syn::{
+    Fields, GenericArgument, Item, ItemFn, LitStr, PathArguments, ReturnType, Token, TraitItemFn,
+    Type, TypeParamBound,
+};
 
 use crate::args::{Arg, Key};
 use crate::diag::{self, Errors};
@@ -116,8 +119,52 @@ fn check_signature(func: &ItemFn, errors: &mut Errors) {
     if let Some(constness) = func.sig.constness {
         errors.push(syn::Error::new(constness.span, diag::CONST_FN));
     }
-    if let Some(asyncness) = func.sig.asyncness {
-        errors.push(syn::Error::new(asyncness.span, diag::ASYNC_FN));
+    if func.sig.asyncness.is_none() {
+        if let Some(ty) = returned_future(&func.sig.output) {
+            errors.push(syn::Error::new_spanned(ty, diag::RETURNS_FUTURE));
+        }
+    }
+}
+
+/// The return type, if it is a future that a plain `fn` returns: `impl
+/// Future` (or `IntoFuture`), `Pin<Box<dyn Future>>`, `Box<dyn Future>`, or
+/// futures' `BoxFuture`/`LocalBoxFuture`. Guards would run when the
+/// function returns it, before it runs. (A named future type is not seen.)
+fn returned_future(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    is_future(ty).then_some(&**ty)
+}
+
+fn is_future(ty: &Type) -> bool {
+    let is_future_bound = |bound: &TypeParamBound| {
+        matches!(bound, TypeParamBound::Trait(bound)
+            if bound.path.segments.last().is_some_and(|s| s.ident == "Future" || s.ident == "IntoFuture"))
+    };
+    match ty {
+        Type::ImplTrait(ty) => ty.bounds.iter().any(is_future_bound),
+        Type::TraitObject(ty) => ty.bounds.iter().any(is_future_bound),
+        Type::Paren(ty) => is_future(&ty.elem),
+        Type::Group(ty) => is_future(&ty.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return true;
+            }
+            if last.ident != "Pin" && last.ident != "Box" {
+                return false;
+            }
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            args.args
+                .iter()
+                .any(|arg| matches!(arg, GenericArgument::Type(inner) if is_future(inner)))
+        }
+        _ => false,
     }
 }
 

@@ -122,6 +122,59 @@ impl Handler for Service<u8> {
 #[derive(ThreadLocalScoped)]
 struct Unit(#[thread_local_scoped] ThreadLocal<()>);
 
+/// `async fn`: a free function with `?`, and every receiver and key form.
+#[thread_local_scoped(CURRENT_USER, keys::REQUEST_ID, task = "lint::async")]
+pub async fn async_function(input: &str) -> Result<u64, std::num::ParseIntError> {
+    CURRENT_USER.set(input.to_owned());
+    keys::REQUEST_ID.set(1);
+    input.parse()
+}
+
+impl<T: Clone + Send + Sync + 'static> Service<T> {
+    #[thread_local_scoped]
+    async fn handle_async(&self, value: T) -> Option<T> {
+        self.current.set(value);
+        self.current.get()
+    }
+
+    #[thread_local_scoped(self.shared, self, CURRENT_USER)]
+    async fn handle_async_mut(&mut self) -> u64 {
+        self.count += 1;
+        self.shared.set(self.count);
+        self.count
+    }
+
+    #[thread_local_scoped]
+    async fn handle_async_arc(self: Arc<Self>) -> u64 {
+        self.shared.set(3);
+        self.count
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+#[test]
+fn every_async_form_runs() {
+    assert_eq!(block_on(async_function("7")), Ok(7));
+    let mut service = Service {
+        current: ThreadLocal::new(),
+        shared: Arc::new(ThreadLocal::new()),
+        count: 0,
+    };
+    assert_eq!(block_on(service.handle_async(2u8)), Some(2));
+    assert_eq!(block_on(service.handle_async_mut()), 1);
+    assert_eq!(block_on(Arc::new(service).handle_async_arc()), 1);
+    assert!(!CURRENT_USER.is_set() && !keys::REQUEST_ID.is_set());
+}
+
 #[test]
 fn every_form_runs() {
     assert_eq!(free_function("alice"), 5);

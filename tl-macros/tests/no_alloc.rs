@@ -118,3 +118,69 @@ fn guarded_handlers_allocate_nothing_more_than_their_body() {
     assert_eq!(A.get(), Some(99));
     assert_eq!(service.a.get(), Some(99));
 }
+
+/// Pending once, then ready (wakes nothing: polled by hand).
+struct Pending(bool);
+
+impl std::future::Future for Pending {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[thread_local_scoped(A, B)]
+async fn guarded_async(x: u64) -> u64 {
+    A.set(x);
+    B.set(x + 1);
+    for _ in 0..10 {
+        Pending(false).await;
+    }
+    A.get().unwrap_or(0) + B.get().unwrap_or(0)
+}
+
+async fn reads_b() -> u64 {
+    for _ in 0..10 {
+        Pending(false).await;
+    }
+    B.get().unwrap_or(0)
+}
+
+/// Polls `future` once, then counts the allocations of the polls to its end.
+fn allocations_after_first_poll<F: std::future::Future>(future: F) -> usize {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    let before = ALLOCATIONS.with(Cell::get);
+    while future.as_mut().poll(&mut cx).is_pending() {}
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn polls_of_async_handlers_and_scoped_futures_allocate_nothing() {
+    // On a thread with nothing bound.
+    assert_eq!(allocations_after_first_poll(guarded_async(1)), 0);
+    assert_eq!(
+        allocations_after_first_poll(B.scope_future(5, reads_b())),
+        0
+    );
+    // On a thread that has values of its own bound: they are moved aside for
+    // each poll and put back after it, without a box.
+    let _a = A.scope(90);
+    let _b = B.scope(91);
+    assert_eq!(allocations_after_first_poll(guarded_async(1)), 0);
+    assert_eq!(
+        allocations_after_first_poll(B.scope_future(5, reads_b())),
+        0
+    );
+    assert_eq!((A.get(), B.get()), (Some(90), Some(91)));
+}

@@ -10,6 +10,11 @@
 //! Orders run on tokio's blocking pool through `tl_audit::tokio::spawn_blocking`,
 //! so each one is an audited task: whatever it leaves bound on its pooled
 //! thread is reported when it returns.
+//!
+//! `GET /admin/pool` is the async side: an `async fn` under
+//! `#[thread_local_scoped(REQUEST_ID)]` binds its request id with a plain
+//! `set`, and the id travels with the handler's task across `.await` from
+//! worker to worker, then is dropped when the handler returns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -20,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tl_core::{ThreadLocal, thread_local_scoped};
 use tracing::Dispatch;
 
 use crate::db::DbPool;
@@ -28,6 +34,10 @@ use crate::service::{self, OrderService, Variant};
 
 /// The audited task name of an order on its pooled thread.
 pub const ORDER_TASK: &str = "place_order";
+
+/// The id of the async request being handled, on whichever worker polls it.
+static REQUEST_ID: ThreadLocal<u64> = ThreadLocal::new().named("REQUEST_ID");
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -262,6 +272,18 @@ async fn reload(State(app): State<Arc<AppState>>) -> Json<ReloadBody> {
     })
 }
 
+/// An async handler beside the synchronous ones: the attribute carries
+/// `REQUEST_ID` with the task, so the id read after the `.await` is this
+/// request's, on any worker, and nothing is left bound on the workers.
+#[thread_local_scoped(REQUEST_ID)]
 async fn pool_status(State(app): State<Arc<AppState>>) -> Json<PoolStatus> {
-    Json(app.pool_status())
+    REQUEST_ID.set(NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed));
+    // Gives the worker to other tasks, as a lookup's I/O would: the handler
+    // may resume on another worker, and its id comes along.
+    tokio::task::yield_now().await;
+    let status = app.pool_status();
+    tracing::dispatcher::with_default(&app.dispatch, || {
+        tracing::debug!(request_id = REQUEST_ID.get(), "pool status");
+    });
+    Json(status)
 }

@@ -1,0 +1,238 @@
+//! `ThreadLocal::scope_future` without an async runtime (so Miri runs it):
+//! futures polled by hand with a no-op waker, moved between threads between
+//! polls. The value is bound only while polled, the thread's own binding is
+//! restored after every poll (a panicking one too), and the value is dropped
+//! exactly once, on completion or when the future is dropped.
+
+mod common;
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use common::{Counted, Drops};
+use tl_core::{ScopeFuture, ThreadLocal};
+
+static REQUEST: ThreadLocal<u32> = ThreadLocal::new().named("scope_future::REQUEST");
+static COUNTED: ThreadLocal<Counted> = ThreadLocal::new().named("scope_future::COUNTED");
+
+/// A future that is pending `n` times, recording what `REQUEST` reads at
+/// each poll.
+struct Yields {
+    left: u32,
+    seen: Vec<Option<u32>>,
+}
+
+impl Future for Yields {
+    type Output = Vec<Option<u32>>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        self.seen.push(REQUEST.get());
+        if self.left == 0 {
+            Poll::Ready(std::mem::take(&mut self.seen))
+        } else {
+            self.left -= 1;
+            Poll::Pending
+        }
+    }
+}
+
+fn yields(n: u32) -> Yields {
+    Yields {
+        left: n,
+        seen: Vec::new(),
+    }
+}
+
+fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+const fn assert_send<T: Send>() {}
+const _: () = assert_send::<ScopeFuture<'static, u32, Yields>>();
+
+#[test]
+fn bound_only_while_polled_and_the_threads_binding_restored() {
+    let _outer = REQUEST.scope(1);
+    let mut future = pin!(REQUEST.scope_future(7, yields(2)));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(REQUEST.get(), Some(1), "the thread's own binding is back");
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(
+        poll_once(future.as_mut()),
+        Poll::Ready(vec![Some(7), Some(7), Some(7)])
+    );
+    assert_eq!(REQUEST.get(), Some(1));
+}
+
+#[test]
+fn the_value_follows_the_future_across_threads() {
+    let mut future = Box::pin(REQUEST.scope_future(7, yields(3)));
+    assert!(poll_once(future.as_mut()).is_pending());
+    for _ in 0..2 {
+        future = thread::spawn(move || {
+            REQUEST.set(99); // another task's value left on this worker
+            assert!(poll_once(future.as_mut()).is_pending());
+            assert_eq!(REQUEST.get(), Some(99));
+            future
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(poll_once(future.as_mut()), Poll::Ready(vec![Some(7); 4]));
+    assert!(!REQUEST.is_set());
+}
+
+#[test]
+fn set_and_remove_in_the_body_travel_with_the_future() {
+    let mut future = pin!(REQUEST.scope_future(1, async {
+        assert_eq!(REQUEST.set(2), Some(1), "the body may replace the value");
+        Pending::once().await;
+        let after_set = REQUEST.get();
+        REQUEST.remove();
+        Pending::once().await;
+        (after_set, REQUEST.get())
+    }));
+    let _outer = REQUEST.scope(5);
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(REQUEST.get(), Some(5));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(
+        REQUEST.get(),
+        Some(5),
+        "a removal inside does not remove the thread's"
+    );
+    assert_eq!(poll_once(future.as_mut()), Poll::Ready((Some(2), None)));
+    assert_eq!(REQUEST.get(), Some(5));
+}
+
+#[test]
+fn the_value_is_dropped_once_on_completion() {
+    let drops = Drops::new();
+    let mut future = pin!(COUNTED.scope_future(drops.counted(1), async {
+        Pending::once().await;
+        COUNTED.with(|value| value.map(|value| value.value))
+    }));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(drops.get(), 0);
+    assert_eq!(poll_once(future.as_mut()), Poll::Ready(Some(1)));
+    assert_eq!(drops.get(), 1, "dropped when the future completes");
+    assert!(!COUNTED.is_set());
+}
+
+/// Records whether `COUNTED` was bound when it was dropped.
+struct SeesValueOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SeesValueOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .store(COUNTED.is_set(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropping_the_future_drops_the_value_once_after_the_inner_future() {
+    let drops = Drops::new();
+    let saw = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let witness = SeesValueOnDrop(saw.clone());
+    let mut future = Box::pin(COUNTED.scope_future(drops.counted(1), async move {
+        let _witness = witness;
+        Pending::once().await;
+    }));
+    assert!(poll_once(future.as_mut()).is_pending());
+    // Cancelled on another thread: dropped there, inside the scope.
+    thread::spawn(move || drop(future)).join().unwrap();
+    assert_eq!(drops.get(), 1);
+    assert!(
+        saw.load(std::sync::atomic::Ordering::SeqCst),
+        "the inner future's drop saw the value"
+    );
+    // Never polled: dropped all the same.
+    drop(COUNTED.scope_future(drops.counted(2), async {}));
+    assert_eq!(drops.get(), 2);
+    assert!(!COUNTED.is_set());
+}
+
+#[test]
+fn a_panicking_poll_restores_the_thread() {
+    let drops = Drops::new();
+    let _outer = COUNTED.scope(drops.counted(0));
+    let mut future = Box::pin(COUNTED.scope_future(drops.counted(1), async {
+        Pending::once().await;
+        panic!("the body failed");
+    }));
+    assert!(poll_once(future.as_mut()).is_pending());
+    let result = catch_unwind(AssertUnwindSafe(|| poll_once(future.as_mut())));
+    assert!(result.is_err());
+    assert_eq!(
+        COUNTED.with(|value| value.map(|value| value.value)),
+        Some(0)
+    );
+    assert_eq!(drops.get(), 0);
+    drop(future);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_service_field_key_borrowed_by_the_future() {
+    struct Service {
+        tenant: ThreadLocal<String>,
+    }
+    let service = Service {
+        tenant: ThreadLocal::new(),
+    };
+    let mut future = pin!(service.tenant.scope_future("acme".to_owned(), async {
+        Pending::once().await;
+        service.tenant.get()
+    }));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert!(!service.tenant.is_set());
+    assert_eq!(
+        poll_once(future.as_mut()),
+        Poll::Ready(Some("acme".to_owned()))
+    );
+}
+
+#[test]
+fn nested_scopes_of_one_key_unwind_in_order() {
+    let mut future = pin!(REQUEST.scope_future(1, async {
+        let inner = REQUEST.scope_future(2, async {
+            Pending::once().await;
+            REQUEST.get()
+        });
+        let inner_saw = inner.await;
+        Pending::once().await;
+        (inner_saw, REQUEST.get())
+    }));
+    let seen = loop {
+        match poll_once(future.as_mut()) {
+            Poll::Ready(seen) => break seen,
+            Poll::Pending => assert!(!REQUEST.is_set()),
+        }
+    };
+    assert_eq!(seen, (Some(2), Some(1)));
+}
+
+/// Pending once, then ready.
+struct Pending(bool);
+
+impl Pending {
+    fn once() -> Self {
+        Self(false)
+    }
+}
+
+impl Future for Pending {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
