@@ -337,6 +337,15 @@
 
 #![warn(missing_docs)]
 
+// Layers, bottom up: a module uses only modules listed above it (checked
+// by scripts/check-layers in CI).
+// - diag: the error messages and how they are spanned
+// - args: the attribute's arguments, parsed
+// - validate: what the arguments and the function may be
+// - expand: the guard code for sync and async functions
+// - fields: the derive's field attributes
+// - derive: `#[derive(ThreadLocalScoped)]`
+
 mod args;
 mod derive;
 mod diag;
