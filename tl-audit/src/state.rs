@@ -75,9 +75,15 @@ pub(crate) struct State {
     pub(crate) growth_flagged: HashSet<u64>,
     /// `(thread id, key id)` -> the task seen leaving that value.
     pub(crate) left_by: HashMap<(u64, u64), LeftBy>,
-    /// `(thread id, key id)` -> the bind last reported as unreleased, by any
-    /// detection: each bind is reported once.
-    reported_binds: HashMap<(u64, u64), u64>,
+    /// thread id -> key id -> the bind last reported as unreleased, by any
+    /// detection: each bind is reported once. Per thread, so that a scan
+    /// looking up a thread's binds one after the other stays in one small
+    /// table (a flat map of 100,000 pairs missed the cache at every lookup).
+    reported_binds: HashMap<u64, HashMap<u64, u64>>,
+    /// Pairs in `reported_binds`.
+    reported_pairs: usize,
+    /// The threads with entries in `left_by`.
+    remembered_threads: HashSet<u64>,
     rate: HashMap<RateKey, Rate>,
     rate_events: u32,
     rate_window: Duration,
@@ -111,6 +117,8 @@ impl State {
             growth_flagged: HashSet::new(),
             left_by: HashMap::new(),
             reported_binds: HashMap::new(),
+            reported_pairs: 0,
+            remembered_threads: HashSet::new(),
             rate: HashMap::new(),
             rate_events,
             rate_window,
@@ -204,6 +212,7 @@ impl State {
     pub(crate) fn remember_left_by(&mut self, thread: u64, key: u64, left_by: LeftBy) {
         if self.left_by.len() < MAX_LEFT_BY || self.left_by.contains_key(&(thread, key)) {
             self.left_by.insert((thread, key), left_by);
+            self.remembered_threads.insert(thread);
         }
     }
 
@@ -220,12 +229,22 @@ impl State {
     /// Past [`MAX_REPORTED_BINDS`] pairs, new pairs are always claimed (a
     /// bind may then be reported twice, never not at all).
     pub(crate) fn claim_bind(&mut self, thread: u64, key: u64, bind_seq: u64) -> bool {
-        if self.reported_binds.len() >= MAX_REPORTED_BINDS
-            && !self.reported_binds.contains_key(&(thread, key))
-        {
-            return true;
+        let full = self.reported_pairs >= MAX_REPORTED_BINDS;
+        let binds = self.reported_binds.entry(thread).or_default();
+        match binds.get_mut(&key) {
+            // The common case at every scan of a leaky service: no write.
+            Some(reported) if *reported == bind_seq => false,
+            Some(reported) => {
+                *reported = bind_seq;
+                true
+            }
+            None if full => true,
+            None => {
+                binds.insert(key, bind_seq);
+                self.reported_pairs += 1;
+                true
+            }
         }
-        self.reported_binds.insert((thread, key), bind_seq) != Some(bind_seq)
     }
 
     /// Whether anything is remembered per thread (see [`retain_threads`](Self::retain_threads)).
@@ -235,17 +254,30 @@ impl State {
             && self.growth_flagged.is_empty())
     }
 
-    /// Forgets what was remembered of threads not in `live`.
+    /// Forgets what was remembered of threads not in `live`. A steady pool
+    /// has nothing to forget, and then its 100,000 remembered binds are not
+    /// walked: only the threads with something remembered are looked up.
     pub(crate) fn retain_threads(&mut self, live: &HashSet<u64>) {
+        if self.remembered_threads.is_subset(live)
+            && self.growth_flagged.is_subset(live)
+            && self.reported_binds.keys().all(|t| live.contains(t))
+        {
+            return;
+        }
         self.left_by.retain(|(t, _), _| live.contains(t));
-        self.reported_binds.retain(|(t, _), _| live.contains(t));
+        self.reported_binds.retain(|t, _| live.contains(t));
+        self.reported_pairs = self.reported_binds.values().map(HashMap::len).sum();
         self.growth_flagged.retain(|t| live.contains(t));
+        self.remembered_threads.retain(|t| live.contains(t));
     }
 
     /// Forgets everything about a thread that stopped.
     pub(crate) fn forget_thread(&mut self, thread: u64) {
         self.left_by.retain(|(t, _), _| *t != thread);
-        self.reported_binds.retain(|(t, _), _| *t != thread);
+        if let Some(binds) = self.reported_binds.remove(&thread) {
+            self.reported_pairs -= binds.len();
+        }
+        self.remembered_threads.remove(&thread);
         self.stranded_reported.retain(|(t, _)| *t != thread);
         self.growth_flagged.remove(&thread);
     }
