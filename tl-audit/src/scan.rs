@@ -406,55 +406,17 @@ mod tests {
             .ignore_env();
         let mut state = State::new(10, Duration::from_secs(60));
         let config = builder.clone().config().unwrap();
-        assert!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(vec![e], t0)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .is_empty()
-        );
+        assert!(periodic(&mut state, &config, &[snapshot(vec![e], t0)]).is_empty());
         let later = t0 + Duration::from_secs(1);
         assert_eq!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(vec![e], later)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .len(),
+            periodic(&mut state, &config, &[snapshot(vec![e], later)]).len(),
             1
         );
 
         let mut state = State::new(10, Duration::from_secs(60));
         let config = builder.report_earlier_deaths(false).config().unwrap();
-        assert!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(vec![e], t0)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .is_empty()
-        );
-        assert!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(vec![e], later)],
-                false,
-                Gate::Periodic
-            )
-            .0
-            .is_empty()
-        );
+        assert!(periodic(&mut state, &config, &[snapshot(vec![e], t0)]).is_empty());
+        assert!(periodic(&mut state, &config, &[snapshot(vec![e], later)]).is_empty());
     }
 
     #[test]
@@ -484,17 +446,7 @@ mod tests {
         assert_eq!(f[0].bytes, 8 + 9 + 10);
         assert_eq!(f[0].key.map(|k| k.id), Some(keys[2].id()));
         assert!(periodic(&mut state, &config, &[snapshot(three.clone(), t0)]).is_empty());
-        assert!(
-            analyze(
-                &mut state,
-                &config,
-                &[snapshot(three[..2].to_vec(), t0)],
-                false,
-                Gate::Periodic,
-            )
-            .0
-            .is_empty()
-        );
+        assert!(periodic(&mut state, &config, &[snapshot(three[..2].to_vec(), t0)]).is_empty());
         assert_eq!(
             periodic(&mut state, &config, &[snapshot(three, t0)]).len(),
             1
