@@ -147,7 +147,11 @@ impl<'k, T: 'static> Carried<'k, T> {
             own,
             applied: unapplied.is_none(),
         };
-        drop(dead);
+        // A dead key's value, dropped here by tl-core: caught, as every value
+        // tl-core drops itself (a panic could abort an unwinding drop).
+        if let Some(dead) = dead {
+            map::drop_caught(move || drop(dead));
+        }
         if let Some((state, kind)) = unapplied {
             entered.carried.state = state;
             if strict && kind == AccessError::Borrowed {
@@ -287,11 +291,15 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
         let token = self.guard.token();
         let id = self.carried.id;
         let outer = self.outer.take();
-        let (left, unrestored) = map::with(|map| {
+        // With its own state applied, the thread's value was moved aside at
+        // entry: whatever is bound now is the task's, even one bound again
+        // with older metadata (a `Scope` held across `.await` restoring it).
+        let all_task = self.own && self.applied;
+        let (left, unrestored, key_died) = map::with(|map| {
             // No sweep: bookkeeping runs no user code (as `Guard::exit`).
             let Some(header) = map.find_no_sweep(id) else {
                 // The key died during the poll: the enclosing value goes too.
-                return (Left::Nothing, outer.map(|(value, _)| value));
+                return (Left::Nothing, outer.map(|(value, _)| value), true);
             };
             // SAFETY: entries found under `id` hold a `T`; no user code runs
             // until return.
@@ -299,7 +307,7 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
             let header = entry.header();
             let left = if !header.is_set() {
                 Left::Nothing
-            } else if header.is_borrowed() || header.bind_seq() <= token {
+            } else if header.is_borrowed() || (header.bind_seq() <= token && !all_task) {
                 Left::Enclosing
             } else {
                 let meta = header.bind_meta();
@@ -316,7 +324,7 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
                 Some((value, _)) => Some(value),
                 None => None,
             };
-            (left, unrestored)
+            (left, unrestored, false)
         });
         let state = match left {
             Left::Task(value, meta) => State::Bound(value, meta),
@@ -335,7 +343,12 @@ impl<T: 'static> Drop for Entered<'_, '_, T> {
         if let State::Bound(value, _) = displaced {
             drop_in_guard(value);
         }
-        drop_in_guard(unrestored);
+        if key_died {
+            // A dead key's value, dropped by tl-core itself: caught.
+            map::drop_caught(move || drop(unrestored));
+        } else {
+            drop_in_guard(unrestored);
+        }
     }
 }
 

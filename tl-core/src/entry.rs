@@ -162,6 +162,7 @@ impl EntryHeader {
             seq: self.bind_seq(),
             now_ms: stamp::time_ms(self.stamp()),
             bytes: Some(self.bytes()),
+            by_init: self.stamp() & stamp::BY_INIT != 0,
         }
     }
 
@@ -201,6 +202,17 @@ pub(crate) struct BindMeta {
     pub(crate) now_ms: u64,
     /// `None` keeps the current byte count (keys without a heap size hook).
     pub(crate) bytes: Option<usize>,
+    /// The key's initializer made this bind (`stamp::BY_INIT`): kept when a
+    /// value is moved aside and bound again as it was.
+    pub(crate) by_init: bool,
+}
+
+impl BindMeta {
+    /// The auditor-visible stamp of this bind.
+    fn stamp(&self) -> u64 {
+        let by_init = if self.by_init { stamp::BY_INIT } else { 0 };
+        stamp::SET | by_init | (self.now_ms << stamp::TIME_SHIFT)
+    }
 }
 
 impl<T: 'static> Entry<T> {
@@ -210,7 +222,7 @@ impl<T: 'static> Entry<T> {
             header: EntryHeader {
                 key_id: key.id,
                 key: key.into_raw(),
-                stamp: AtomicU64::new(stamp::SET | (meta.now_ms << stamp::TIME_SHIFT)),
+                stamp: AtomicU64::new(meta.stamp()),
                 set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
                 bytes: AtomicU32::new(0),
                 local: Cell::new(stamp::BOUND),
@@ -260,10 +272,7 @@ impl<T: 'static> Entry<T> {
         if let Some(bytes) = meta.bytes {
             header.set_bytes(bytes);
         }
-        header.stamp.store(
-            stamp::SET | (meta.now_ms << stamp::TIME_SHIFT),
-            Ordering::Relaxed,
-        );
+        header.stamp.store(meta.stamp(), Ordering::Relaxed);
         old
     }
 

@@ -293,6 +293,7 @@ impl<T: 'static> ThreadLocal<T> {
             bytes: Some(self.spec.hooks.heap_size.map_or(size_of::<T>(), |heap| {
                 size_of::<T>().saturating_add(heap(value))
             })),
+            by_init: false,
         }
     }
 
@@ -596,6 +597,7 @@ impl<T: 'static> ThreadLocal<T> {
                 seq: 0,
                 now_ms: crate::clock::coarse_ms(),
                 bytes: None,
+                by_init: false,
             });
             (value, meta)
         });

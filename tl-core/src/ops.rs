@@ -46,6 +46,7 @@ pub(crate) fn bind_meta<T>(
         bytes: hooks
             .heap_size
             .map(|heap| size_of::<T>().saturating_add(heap(value))),
+        by_init: false,
     }
 }
 

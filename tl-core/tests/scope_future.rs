@@ -236,3 +236,111 @@ impl Future for Pending {
         }
     }
 }
+
+// === regressions from review ===
+
+/// A `Scope` held across an `.await` (a mistake on a multi-threaded
+/// executor, but safe code on a single-threaded one) restores the task's
+/// value with its older bind: it is still the task's, and the thread's own
+/// value comes back, not dropped.
+#[test]
+fn scope_held_across_await_leaves_the_threads_value_alone() {
+    thread::spawn(|| {
+        let drops = Drops::new();
+        let _thread_binding = COUNTED.scope(drops.counted(1));
+        let inner = drops.counted(3);
+        let mut future = pin!(COUNTED.scope_future(drops.counted(2), async move {
+            let scope = COUNTED.scope(inner);
+            Pending::once().await;
+            drop(scope);
+            Pending::once().await;
+            COUNTED.with(|c| c.map(|c| c.value))
+        }));
+        for (poll, dropped) in [(1, 0), (2, 1)] {
+            assert!(poll_once(future.as_mut()).is_pending());
+            assert_eq!(COUNTED.with(|c| c.map(|c| c.value)), Some(1), "poll {poll}");
+            // The second poll ends the scope, which drops its value (3).
+            assert_eq!(drops.get(), dropped, "poll {poll}");
+        }
+        assert_eq!(poll_once(future.as_mut()), Poll::Ready(Some(2)));
+        assert_eq!(COUNTED.with(|c| c.map(|c| c.value)), Some(1));
+        assert_eq!(
+            drops.get(),
+            2,
+            "the scope's value and the task's, once each"
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+/// Putting the thread's value back "as it was" keeps the mark that its
+/// key's initializer bound it, so the auditor's advice stays right.
+#[test]
+fn restoring_a_value_keeps_its_by_initializer_mark() {
+    static DEPTH: ThreadLocal<u32> = ThreadLocal::with_initial(|| 7).named("scope_future::DEPTH");
+    fn by_initializer() -> bool {
+        tl_core::checkpoint::bound()
+            .iter()
+            .find(|l| l.entry.key.name == Some("scope_future::DEPTH"))
+            .is_some_and(|l| l.entry.by_initializer)
+    }
+    thread::spawn(|| {
+        assert_eq!(DEPTH.get(), Some(7));
+        assert!(by_initializer());
+        let mut future = pin!(DEPTH.scope_future(1, async { DEPTH.get() }));
+        assert_eq!(poll_once(future.as_mut()), Poll::Ready(Some(1)));
+        assert!(by_initializer(), "after a poll");
+        {
+            let _guard = DEPTH.guard();
+            DEPTH.set(3);
+        }
+        assert_eq!(DEPTH.get(), Some(7));
+        assert!(by_initializer(), "after a guard");
+    })
+    .join()
+    .unwrap();
+}
+
+/// A value whose key died, dropped by tl-core while the future is dropped
+/// during an unrelated unwind: its panicking `Drop` is caught (and counted),
+/// not a second panic that aborts the process.
+#[test]
+fn a_dead_keys_value_dropped_while_unwinding_is_caught() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the value's drop panics");
+        }
+    }
+    thread::spawn(|| {
+        use tl_core::__private::{Location, carried, task_future};
+        // What `#[thread_local_scoped(self.key)]` on an `async fn` expands
+        // to: the task's state pins the key, so it may die between polls.
+        let key = std::sync::Arc::new(ThreadLocal::<Bomb>::new());
+        let handle = std::sync::Arc::clone(&key);
+        let state = (carried(&*key), ());
+        let mut future = Box::pin(task_future("bomb", Location::caller(), state, async move {
+            handle.set(Bomb);
+            drop(handle);
+            Pending::once().await;
+        }));
+        assert!(poll_once(future.as_mut()).is_pending());
+        drop(key); // the key dies between polls
+        let before = tl_core::stats().drop_panics;
+        let unwound = catch_unwind(AssertUnwindSafe(move || {
+            struct DropWhileUnwinding<F>(Option<F>);
+            impl<F> Drop for DropWhileUnwinding<F> {
+                fn drop(&mut self) {
+                    drop(self.0.take());
+                }
+            }
+            let _later = DropWhileUnwinding(Some(future));
+            panic!("an unrelated panic");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(tl_core::stats().drop_panics, before + 1);
+    })
+    .join()
+    .unwrap();
+}
