@@ -50,6 +50,7 @@ use crate::keyref::{KeyPin, KeyRef};
 use crate::local::ThreadLocal;
 use crate::map;
 use crate::ops;
+use crate::sync::{Ordering, fence};
 
 /// A task's state for one key between polls.
 enum State<T> {
@@ -218,10 +219,13 @@ fn apply<T: 'static>(id: u64, key: NonNull<KeyShared>, own: Option<(T, BindMeta)
             }
             // SAFETY: `key` is live: pinned by the `Carried`, or held by the
             // borrowed handle.
-            let alive = unsafe { key.as_ref() }.is_alive();
-            // SAFETY: as above.
-            match unsafe { KeyRef::upgrade_raw(key) } {
-                Some(key_ref) if alive => {
+            let key_ref = unsafe { KeyRef::upgrade_raw(key) };
+            // Pairs with the fence in `ThreadLocal::drop` (as in
+            // `inherit::package`): either the dying handle counts this new
+            // holder and announces the death, or this sees the key dead.
+            fence(Ordering::SeqCst);
+            match key_ref {
+                Some(key_ref) if key_ref.is_alive() => {
                     let fresh = BindMeta {
                         seq: map.next_seq(),
                         ..meta
