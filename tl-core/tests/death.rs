@@ -3,12 +3,22 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use common::{Worker, on_new_thread};
 use tl_core::ThreadLocal;
 use tl_core::death::{self, DeathNotice, DeathNotices};
+
+/// Held shared by every test that needs its subscription's queue not to
+/// overflow, and exclusively by the test that overflows every plain queue
+/// with a burst of deaths (it ran beside the others under valgrind's slow
+/// schedule and dropped their notices).
+static QUEUE_ROOM: RwLock<()> = RwLock::new(());
+
+fn queue_room() -> RwLockReadGuard<'static, ()> {
+    QUEUE_ROOM.read().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The notices for key `id` (other tests kill keys concurrently).
 fn notices_for(sub: &DeathNotices, id: u64) -> Vec<DeathNotice> {
@@ -23,6 +33,7 @@ fn one_notice(sub: &DeathNotices, id: u64) -> DeathNotice {
 
 #[test]
 fn notice_counts_remote_entries() {
+    let _room = queue_room();
     let sub = death::subscribe();
     let tl = Arc::new(ThreadLocal::new().named("death::counted"));
     let workers: Vec<Worker> = (0..2).map(|_| Worker::spawn()).collect();
@@ -59,6 +70,7 @@ fn notice_counts_remote_entries() {
 /// its thread is not a holder.
 #[test]
 fn remote_entries_counts_unbound_entries() {
+    let _room = queue_room();
     let sub = death::subscribe();
     let tl = Arc::new(ThreadLocal::<u32>::new());
     let worker = Worker::spawn();
@@ -78,6 +90,7 @@ fn remote_entries_counts_unbound_entries() {
 
 #[test]
 fn no_remote_entries() {
+    let _room = queue_room();
     let sub = death::subscribe();
     let tl = ThreadLocal::new();
     tl.set(1u8);
@@ -102,6 +115,7 @@ fn no_remote_entries() {
 
 #[test]
 fn every_subscriber_gets_each_notice_once() {
+    let _room = queue_room();
     let a = death::subscribe();
     let b = death::subscribe();
     let tl = ThreadLocal::<u8>::new();
@@ -116,6 +130,7 @@ fn every_subscriber_gets_each_notice_once() {
 
 #[test]
 fn subscription_window() {
+    let _room = queue_room();
     let early = ThreadLocal::<u8>::new();
     let early_id = early.id();
     drop(early);
@@ -148,6 +163,7 @@ fn subscription_window() {
 /// threads held an entry for it").
 #[test]
 fn remote_entries_ignores_pending_inheritance() {
+    let _room = queue_room();
     let sub = death::subscribe();
     let tl = ThreadLocal::new().inheritable();
     tl.set(1u32);
@@ -165,6 +181,7 @@ fn remote_entries_ignores_pending_inheritance() {
 /// that entry is the dropping thread's own, not another thread's.
 #[test]
 fn remote_entries_ignores_own_entry_during_exit() {
+    let _room = queue_room();
     let sub = death::subscribe();
     let victims = 16;
     let (ids, killer) = on_new_thread(move || {
@@ -199,6 +216,7 @@ fn remote_entries_ignores_own_entry_during_exit() {
 /// burst of short-lived local keys cannot overflow it.
 #[test]
 fn remote_subscribers_get_only_deaths_with_remote_entries() {
+    let _exclusive = QUEUE_ROOM.write().unwrap_or_else(PoisonError::into_inner);
     let remote = death::subscribe_remote();
     let all = death::subscribe();
     let burst = if cfg!(miri) { 8 } else { 70_000 };
