@@ -10,7 +10,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 # may use one listed above it. tl-core is not listed yet (its modules still
 # import each other in a circle; see the tl-core v2 issue).
 scripts/check-layers --self-test
-scripts/check-layers tl-audit/src tl-macros/src
+scripts/check-layers tl-core/src tl-audit/src tl-macros/src
 # A service depending on tl-audit with default features compiles no JSON parser (serde_json comes with the
 # `cli` feature only). Also a test (tl-audit/tests/lean.rs); here so that a failure names the cause at once.
 # (An `if`, not `! cmd`: `set -e` ignores the status of a negated command.)

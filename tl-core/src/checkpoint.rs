@@ -101,7 +101,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
     for (i, key) in to_reveal {
         if let Some(header) = map::with(|map| map.find_no_sweep(key.id)) {
             // SAFETY: `key` and `header` belong together and are live here.
-            found[i].value = unsafe { (key.ops.reveal)(key.as_ptr(), header) };
+            found[i].value = unsafe { (key.ops.reveal)(key.as_ptr(), EntryHeader::erased(header)) };
         }
     }
     found

@@ -26,7 +26,7 @@ use core::panic::Location;
 use core::ptr::NonNull;
 
 use crate::error::AccessError;
-use crate::key::KeyShared;
+use crate::key::{ErasedEntry, KeyShared};
 use crate::keyref::{KeyPin, KeyRef};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
@@ -166,6 +166,12 @@ impl EntryHeader {
         }
     }
 
+    /// This entry as its key's operations take it.
+    #[inline]
+    pub(crate) fn erased(entry: NonNull<Self>) -> NonNull<ErasedEntry> {
+        entry.cast()
+    }
+
     /// Owner only, on an unlinked entry of an exiting thread: turns the
     /// entry's holder reference into a pin, so that handles dropped while the
     /// exiting thread's values are dropped do not count it as a live entry.
@@ -242,6 +248,17 @@ impl<T: 'static> Entry<T> {
     pub(crate) unsafe fn from_header<'a>(header: NonNull<EntryHeader>) -> &'a Self {
         // SAFETY: `EntryHeader` is the first field of the `repr(C)` `Entry<T>`.
         unsafe { header.cast::<Self>().as_ref() }
+    }
+
+    /// The entry behind a key operation's erased pointer.
+    ///
+    /// # Safety
+    /// As for [`Self::from_header`]: `entry` heads a live `Entry<T>` owned by
+    /// the current thread, and it stays live for `'a`.
+    #[inline]
+    pub(crate) unsafe fn from_erased<'a>(entry: NonNull<ErasedEntry>) -> &'a Self {
+        // SAFETY: guaranteed by the caller.
+        unsafe { Self::from_header(entry.cast()) }
     }
 
     #[inline]
@@ -374,7 +391,7 @@ impl<T: 'static> Entry<T> {
     /// # Safety
     /// `header` heads an `Entry<T>` that was unlinked from every table, is not
     /// borrowed, and is freed exactly once, on its owning thread.
-    pub(crate) unsafe fn drop_erased(header: NonNull<EntryHeader>) {
+    pub(crate) unsafe fn drop_erased(header: NonNull<ErasedEntry>) {
         // SAFETY: guaranteed by the caller; `allocate` leaked this box.
         let mut boxed = unsafe { Box::from_raw(header.cast::<Self>().as_ptr()) };
         let value = boxed.header.is_set().then(|| {

@@ -26,46 +26,7 @@ use core::marker::PhantomData;
 
 use crate::entry::{BindMeta, Entry};
 use crate::map::{self, LocalMap, drop_caught};
-
-pub(crate) struct Shield {
-    key_id: u64,
-    token: u64,
-    /// The enclosing scope's value and how it was bound, once this guard's
-    /// scope rebinds or removes it.
-    saved: Option<(Box<dyn Any>, BindMeta)>,
-}
-
-/// Runs `f` on this thread's shield stack. `f` must not run user code.
-fn with_shields<R>(map: &LocalMap, f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
-    let mut ptr = map.shields.get();
-    if ptr.is_null() {
-        ptr = Box::into_raw(Box::default());
-        map.shields.set(ptr);
-    }
-    // SAFETY: the vector is owned by this thread's map and only reached
-    // here; `f` runs no user code, so it cannot re-enter and alias it.
-    f(unsafe { &mut *ptr })
-}
-
-/// Whether a shield for key `id` is on this thread's stack (without
-/// allocating the stack).
-fn has_shield(map: &LocalMap, id: u64) -> bool {
-    let ptr = map.shields.get();
-    // SAFETY: as in `with_shields`; a shared borrow for the duration of the
-    // search, which runs no user code.
-    !ptr.is_null() && unsafe { &*ptr }.iter().any(|s| s.key_id == id)
-}
-
-/// Takes the shield stack for thread exit.
-pub(crate) fn take_shields(map: &LocalMap) -> Vec<Shield> {
-    let ptr = map.shields.replace(core::ptr::null_mut());
-    if ptr.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: allocated by `with_shields` with `Box::into_raw`, and the map
-    // no longer points to it.
-    *unsafe { Box::from_raw(ptr) }
-}
+use crate::shields::Shield;
 
 /// Moves the current value into the innermost shield if it was bound outside
 /// that shield's guard. Returns true if it did.
@@ -75,17 +36,21 @@ fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
         return false;
     }
     let bound = header.bind_meta();
-    with_shields(map, |shields| {
-        let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
-            return false;
-        };
-        if shield.saved.is_some() || bound.seq > shield.token {
-            return false;
-        }
-        let outer = entry.unbind().expect("a bound entry yields its value");
-        shield.saved = Some((Box::new(outer), bound));
-        true
-    })
+    // SAFETY: the closure runs no user code: the value it unbinds moves into
+    // the shield, and nothing is dropped.
+    unsafe {
+        map.shields.with(|shields| {
+            let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
+                return false;
+            };
+            if shield.saved.is_some() || bound.seq > shield.token {
+                return false;
+            }
+            let outer = entry.unbind().expect("a bound entry yields its value");
+            shield.saved = Some((Box::new(outer), bound));
+            true
+        })
+    }
 }
 
 /// `set` on a shielded entry (the caller checked it is not borrowed).
@@ -162,13 +127,13 @@ impl<T: 'static> Guard<T> {
             // SAFETY: linked entries are live; no user code runs below.
             let shielded = match header.map(|h| unsafe { h.as_ref() }) {
                 Some(header) if header.is_set() => {
-                    with_shields(map, |shields| {
-                        shields.push(Shield {
-                            key_id: id,
-                            token,
-                            saved: None,
-                        })
-                    });
+                    let shield = Shield {
+                        key_id: id,
+                        token,
+                        saved: None,
+                    };
+                    // SAFETY: a push runs no user code.
+                    unsafe { map.shields.with(|shields| shields.push(shield)) };
                     header.set_shielded(true);
                     true
                 }
@@ -202,18 +167,22 @@ impl<T: 'static> Guard<T> {
     /// Undoes the guard's scope; returns the values to drop.
     fn exit(&self, map: &LocalMap) -> (Option<T>, Option<Box<dyn Any>>) {
         let saved = if self.shielded() {
-            with_shields(map, |shields| {
-                shields
-                    .iter()
-                    .rposition(|s| s.token == self.token() && s.key_id == self.id)
-                    .and_then(|i| shields.remove(i).saved)
-            })
+            // SAFETY: the saved value is moved out, not dropped, so the
+            // closure runs no user code.
+            unsafe {
+                map.shields.with(|shields| {
+                    shields
+                        .iter()
+                        .rposition(|s| s.token == self.token() && s.key_id == self.id)
+                        .and_then(|i| shields.remove(i).saved)
+                })
+            }
         } else {
             None
         };
         // Enclosing guards' shields keep the flag set, whether or not this
         // guard pushed one.
-        let still_shielded = has_shield(map, self.id);
+        let still_shielded = map.shields.has(self.id);
         // No sweep here: a sweep runs user code, and bookkeeping comes first.
         let Some(header) = map.find_no_sweep(self.id) else {
             return (None, saved.map(|(value, _)| value));

@@ -4,19 +4,18 @@
 
 use core::panic::Location;
 
-use crate::key::KeyBox;
+use crate::entry::EntryHeader;
+use crate::key::Installer;
+use crate::keybox::KeyBox;
 use crate::keyref::KeyPin;
 use crate::map;
 use crate::ops;
 use crate::sync::{Ordering, fence};
 
-/// A child's copy of one inheritable value, ready to bind on the child thread.
-pub(crate) struct Installer(Box<dyn FnOnce(&'static Location<'static>) + Send>);
-
 /// Packs a child value for the move to the child thread. Instantiated only
 /// where `T: Send` is known (`ThreadLocal::inheritable_with`).
 pub(crate) fn package<T: Send + 'static>(key: KeyPin, value: T) -> Installer {
-    Installer(Box::new(move |site| {
+    Installer::new(move |site| {
         // Install as a holder, unless the handle (and every entry) is gone.
         let Some(holder) = key.upgrade() else {
             return;
@@ -32,7 +31,7 @@ pub(crate) fn package<T: Send + 'static>(key: KeyPin, value: T) -> Installer {
         let hooks = unsafe { KeyBox::<T>::hooks(key.as_ptr()) };
         let id = key.id;
         // SAFETY: `id` is the id of `key`, whose values are `T`.
-        let displaced = unsafe { ops::set(id, value, site, hooks, || holder) };
+        let displaced = unsafe { ops::set(id, value, site, &hooks, || holder) };
         // A destroyed map hands the value back; dropping it must not panic
         // out of a thread's start.
         map::drop_caught(move || drop(displaced));
@@ -44,7 +43,7 @@ pub(crate) fn package<T: Send + 'static>(key: KeyPin, value: T) -> Installer {
                 map::drop_entry(entry);
             }
         }
-    }))
+    })
 }
 
 /// The inheritable values of a parent thread, captured for a child.
@@ -101,7 +100,7 @@ pub fn capture() -> Inheritance {
             let header = map::with(|map| map.find(key.id))?;
             // SAFETY: `key` and `header` belong together and are live on this
             // thread; `inherit` runs on the owning thread.
-            unsafe { (key.ops.inherit)(key.as_ptr(), header) }
+            unsafe { (key.ops.inherit)(key.as_ptr(), EntryHeader::erased(header)) }
         })
         .collect();
     Inheritance { installers, site }
@@ -111,8 +110,8 @@ impl Inheritance {
     /// Binds the captured values on the calling thread (keys that died since
     /// the capture are skipped).
     pub fn install(self) {
-        for Installer(install) in self.installers {
-            install(self.site);
+        for installer in self.installers {
+            installer.install(self.site);
         }
     }
 

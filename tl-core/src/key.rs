@@ -3,7 +3,7 @@
 //! # Design
 //! A key is created lazily on a handle's first use (so a `ThreadLocal` can be a
 //! `static` with a `const` constructor) and lives in one heap block, a
-//! [`KeyBox<T>`], whose type-erased head is [`KeyShared`]. The handle holds one
+//! `KeyBox<T>` (see `keybox`), whose type-erased head is [`KeyShared`]. The handle holds one
 //! reference; every per-thread entry holding a value for the key holds another.
 //! That keeps a dead key's metadata readable for as long as any thread still
 //! holds one of its values, which is exactly what a leak report needs.
@@ -21,9 +21,6 @@ use core::fmt;
 use core::panic::Location;
 use core::ptr::NonNull;
 
-use crate::entry::{Entry, EntryHeader};
-use crate::inherit::Installer;
-use crate::keyref::KeyPin;
 use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering};
 
 /// How long a value is meant to stay bound on a thread.
@@ -84,45 +81,6 @@ fn next_key_id() -> u64 {
     })
 }
 
-/// Optional per-key behaviour, chosen by the handle's `const` builder methods.
-pub(crate) struct Hooks<T> {
-    /// Java's `InheritableThreadLocal.childValue`, plus the `Send`-bounded
-    /// packer that moves the child's copy to the new thread.
-    pub(crate) inherit: Option<InheritHooks<T>>,
-    /// Heap bytes owned by a value, added to `size_of::<T>()` in reports.
-    pub(crate) heap_size: Option<fn(&T) -> usize>,
-    /// Opt-in rendering of a value in reports (off by default: values hold secrets).
-    pub(crate) reveal: Option<fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result>,
-}
-
-impl<T> Clone for Hooks<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Hooks<T> {}
-
-impl<T> Hooks<T> {
-    pub(crate) const NONE: Self = Self {
-        inherit: None,
-        heap_size: None,
-        reveal: None,
-    };
-}
-
-pub(crate) struct InheritHooks<T> {
-    pub(crate) child_value: fn(&T) -> T,
-    /// Built where `T: Send` is known, so the erased key can move a `T` to the child.
-    pub(crate) package: fn(KeyPin, T) -> Installer,
-}
-
-impl<T> Clone for InheritHooks<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for InheritHooks<T> {}
-
 /// A name and declaration site given to a key after construction, by a derive
 /// or a framework that knows the field better than the constructor call did.
 #[derive(Clone, Copy)]
@@ -131,13 +89,51 @@ struct Label {
     declared_at: &'static Location<'static>,
 }
 
-/// Type-erased operations on a key's values, one static table per `T`.
+/// An entry of some key, type-erased, as the key's [`KeyOps`] receive it:
+/// it heads an `entry::Entry<T>` of the key's value type. An opaque type, so
+/// that this module needs nothing from the entry module above it; only
+/// `entry` and `keybox` convert to and from it.
+pub(crate) enum ErasedEntry {}
+
+/// A child's copy of one inheritable value, ready to bind on the child
+/// thread: made on the parent by the key's inherit hook (`inherit::package`),
+/// run on the child by `Inheritance::install` with the capture's site.
+pub(crate) struct Installer(Box<dyn FnOnce(&'static Location<'static>) + Send>);
+
+impl Installer {
+    pub(crate) fn new(install: impl FnOnce(&'static Location<'static>) + Send + 'static) -> Self {
+        Self(Box::new(install))
+    }
+
+    /// Binds the value on the calling thread, recorded as bound at `site`.
+    pub(crate) fn install(self, site: &'static Location<'static>) {
+        (self.0)(site);
+    }
+}
+
+/// Type-erased operations on a key's values, one static table per value
+/// type (`keybox::KeyBox::<T>::OPS`). Each function's contract: the
+/// `KeyShared` and `ErasedEntry` it gets belong to a key of that table's type.
 pub(crate) struct KeyOps {
-    /// Frees an entry of this key, dropping its value if one is bound.
-    pub(crate) drop_entry: unsafe fn(NonNull<EntryHeader>),
+    /// Frees an unlinked entry of this key, dropping its value if one is bound.
+    pub(crate) drop_entry: unsafe fn(NonNull<ErasedEntry>),
+    /// Frees the key's block, once its last pin is released.
     pub(crate) free_key: unsafe fn(NonNull<KeyShared>),
-    pub(crate) inherit: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<Installer>,
-    pub(crate) reveal: unsafe fn(NonNull<KeyShared>, NonNull<EntryHeader>) -> Option<String>,
+    /// The child's copy of the entry's value, on the entry's thread.
+    pub(crate) inherit: unsafe fn(NonNull<KeyShared>, NonNull<ErasedEntry>) -> Option<Installer>,
+    /// The entry's value rendered by the key's opt-in hook, on the entry's thread.
+    pub(crate) reveal: unsafe fn(NonNull<KeyShared>, NonNull<ErasedEntry>) -> Option<String>,
+}
+
+/// What a key's block records about it at creation (see [`KeyShared::new`]).
+pub(crate) struct KeyMeta {
+    pub(crate) name: Option<&'static str>,
+    pub(crate) type_name: &'static str,
+    pub(crate) declared_at: &'static Location<'static>,
+    pub(crate) policy: Policy,
+    pub(crate) value_size: usize,
+    pub(crate) inheritable: bool,
+    pub(crate) revealing: bool,
 }
 
 /// The type-erased head of a key's heap block.
@@ -162,100 +158,27 @@ pub(crate) struct KeyShared {
     pub(crate) ops: &'static KeyOps,
 }
 
-/// A key's heap block: the erased head followed by the typed hooks.
-#[repr(C)]
-pub(crate) struct KeyBox<T> {
-    shared: KeyShared,
-    hooks: Hooks<T>,
-}
-
-/// What a handle knows about its key before the key exists.
-pub(crate) struct KeySpec<T> {
-    pub(crate) name: Option<&'static str>,
-    pub(crate) declared_at: &'static Location<'static>,
-    pub(crate) policy: Policy,
-    pub(crate) hooks: Hooks<T>,
-}
-
-impl<T: 'static> KeyBox<T> {
-    const OPS: &'static KeyOps = &KeyOps {
-        drop_entry: Entry::<T>::drop_erased,
-        free_key: Self::free,
-        inherit: Self::inherit,
-        reveal: Self::reveal,
-    };
-
-    /// Allocates a new key with a fresh id; the caller owns the one reference.
-    pub(crate) fn create(spec: &KeySpec<T>) -> NonNull<KeyShared> {
-        let boxed = Box::new(Self {
-            shared: KeyShared {
-                holders: AtomicUsize::new(1),
-                pins: AtomicUsize::new(1),
-                id: next_key_id(),
-                name: spec.name,
-                type_name: core::any::type_name::<T>(),
-                declared_at: spec.declared_at,
-                policy: spec.policy,
-                value_size: size_of::<T>(),
-                inheritable: spec.hooks.inherit.is_some(),
-                revealing: spec.hooks.reveal.is_some(),
-                label: OnceLock::new(),
-                alive: AtomicBool::new(true),
-                ops: Self::OPS,
-            },
-            hooks: spec.hooks,
-        });
-        NonNull::from(Box::leak(boxed)).cast()
-    }
-
-    /// # Safety
-    /// `key` heads a `KeyBox<T>` whose pin count just reached zero.
-    unsafe fn free(key: NonNull<KeyShared>) {
-        // SAFETY: `KeyShared` is the first field of the `repr(C)` `KeyBox<T>`
-        // that `create` leaked, and no reference to it remains.
-        drop(unsafe { Box::from_raw(key.cast::<Self>().as_ptr()) });
-    }
-
-    /// # Safety
-    /// `key` heads a live `KeyBox<T>`.
-    pub(crate) unsafe fn hooks<'a>(key: NonNull<KeyShared>) -> &'a Hooks<T> {
-        // SAFETY: the caller guarantees `key` heads a live `KeyBox<T>` (repr(C),
-        // head first), and hooks are never written after `create`.
-        unsafe { &(*key.cast::<Self>().as_ptr()).hooks }
-    }
-
-    /// # Safety
-    /// Called on the entry's owning thread; `key` heads a live `KeyBox<T>` and
-    /// `entry` is a live entry of that key.
-    unsafe fn inherit(key: NonNull<KeyShared>, entry: NonNull<EntryHeader>) -> Option<Installer> {
-        // SAFETY: guaranteed by the caller.
-        let hooks = unsafe { Self::hooks(key) }.inherit?;
-        // SAFETY: entries of this key store a `T`; we are on the owning thread.
-        let entry = unsafe { Entry::<T>::from_header(entry) };
-        let child = entry.with_shared(|value| (hooks.child_value)(value))?;
-        // SAFETY: `key` is live; the installer holds its own pin.
-        let key = unsafe { KeyPin::pin_raw(key) };
-        Some((hooks.package)(key, child))
-    }
-
-    /// # Safety
-    /// As for [`Self::inherit`].
-    unsafe fn reveal(key: NonNull<KeyShared>, entry: NonNull<EntryHeader>) -> Option<String> {
-        // SAFETY: guaranteed by the caller.
-        let reveal = unsafe { Self::hooks(key) }.reveal?;
-        struct Shown<'a, T>(&'a T, fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result);
-        impl<T> fmt::Display for Shown<'_, T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                (self.1)(self.0, f)
-            }
-        }
-        // SAFETY: entries of this key store a `T`; we are on the owning thread.
-        let entry = unsafe { Entry::<T>::from_header(entry) };
-        entry.with_shared(|value| Shown(value, reveal).to_string())
-    }
-}
-
 impl KeyShared {
+    /// A live key with a fresh id and one holder reference (the caller's),
+    /// whose values `ops` handles.
+    pub(crate) fn new(meta: KeyMeta, ops: &'static KeyOps) -> Self {
+        Self {
+            holders: AtomicUsize::new(1),
+            pins: AtomicUsize::new(1),
+            id: next_key_id(),
+            name: meta.name,
+            type_name: meta.type_name,
+            declared_at: meta.declared_at,
+            policy: meta.policy,
+            value_size: meta.value_size,
+            inheritable: meta.inheritable,
+            revealing: meta.revealing,
+            label: OnceLock::new(),
+            alive: AtomicBool::new(true),
+            ops,
+        }
+    }
+
     #[inline]
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)

@@ -178,37 +178,44 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
-// Modules, from the bottom up: what each is, and what it may use.
-// - `sync`: atomics, cells and TLS, swapped for loom's under `cfg(loom)`.
-// - `clock`, `error`: coarse time; the access errors.
-// - `tasks`: a thread's task state (depth, the open outermost task, the last
-//   tasks that ended), kept in its map (uses nothing).
-// - `key`, `keyref`, `entry`, `table`: keys, their counted references, the
-//   per-thread entries and the table that holds them (use `sync`).
-// - `registry`, `map`, `guard`: the thread registry, the per-thread map and
-//   the guards' shields (`map` and `guard` use each other: the map owns the
-//   shield stack that guards push).
-// - `ops`: typed operations on the current thread's entry (uses the above,
-//   and `checkpoint`'s overwrite check on `set`: a back-edge until the
-//   tl-core v2 layering).
-// - `local`, `inherit`, `thread`, `death`, `checkpoint`: the `ThreadLocal`
-//   handle and what is built on it (use the above).
-// - `carry`: a task's binding of one key, moved on and off the polling
-//   thread under a `Guard` (uses `local`, `guard`, `ops`, `map`).
-// - `future`: `ScopeFuture` and the attribute's `TaskFuture` (use `carry`
-//   and `checkpoint`).
+// Layers, bottom up: a module uses only modules listed above it (checked
+// by scripts/check-layers in CI).
+// - sync: atomics, cells, locks and TLS, swapped for loom's under `cfg(loom)`
+// - clock: coarse time for bind stamps
+// - error: the access errors
+// - tasks: a thread's task state (depth, the open task, the last tasks ended)
+// - key: a key's shared head, its metadata and its erased operations table
+// - keyref: counted references to a key (holders and pins)
+// - entry: one thread's entry for one key: header, value, bind and borrow
+// - keybox: a key's typed block (hooks) and its operations on typed entries
+// - table: the per-thread open-addressing table of entries
+// - shields: a thread's stack of guard shields
+// - registration: the thread list and each thread's shared, lock-guarded view
+// - map: the per-thread map: lookup, link and unlink, dead-key sweep, exit
+// - registry: the public reader: threads and snapshots of their entries
+// - guard: `Scope` and `Guard`, and binds through shields
+// - checkpoint: task scopes, leftovers and the overwrite check
+// - death: death notices
+// - ops: typed operations on the current thread's entry (set, remove, find)
+// - inherit: inheritable values: capture and install
+// - local: the `ThreadLocal` handle
+// - thread: spawning with inheritance
+// - carry: a task's binding of one key, moved on and off the polling thread
+// - future: `ScopeFuture` and the attribute's `TaskFuture`
+// - std_compat: `thread_local!` with std's syntax, and `LocalKey`
 mod carry;
 mod entry;
 mod error;
 mod future;
 mod guard;
 mod key;
+mod keybox;
 mod keyref;
 mod local;
 mod map;
 mod ops;
-// `thread_local!` with std's syntax and `LocalKey`: a layer over `local`
-// (and `error`, `ops`) that nothing else in the crate uses.
+mod registration;
+mod shields;
 mod std_compat;
 mod sync;
 mod table;

@@ -45,7 +45,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::entry::EntryHeader;
-use crate::registry::{self, ThreadShared, View};
+use crate::registration::{self, ThreadShared, View};
+use crate::shields::ShieldStack;
 use crate::sync::{AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
 use crate::tasks::TaskState;
@@ -76,7 +77,7 @@ pub(crate) struct LocalMap {
     /// One `Arc` reference, leaked while `Live`.
     shared: Cell<*const ThreadShared>,
     /// Guard shields (see `guard`), allocated on first use.
-    pub(crate) shields: Cell<*mut Vec<crate::guard::Shield>>,
+    pub(crate) shields: ShieldStack,
     /// Task scopes, sampling and recent tasks (see `checkpoint`).
     pub(crate) tasks: TaskState,
 }
@@ -90,7 +91,7 @@ impl LocalMap {
             seq: Cell::new(0),
             state: Cell::new(State::Fresh),
             shared: Cell::new(ptr::null()),
-            shields: Cell::new(ptr::null_mut()),
+            shields: ShieldStack::new(),
             tasks: TaskState::new(),
         }
     }
@@ -216,7 +217,7 @@ impl LocalMap {
                     self.state.set(State::Destroyed);
                     return false;
                 }
-                self.shared.set(Arc::into_raw(registry::register(
+                self.shared.set(Arc::into_raw(registration::register(
                     self.tasks.depth.get() > 0,
                 )));
                 self.state.set(State::Live);
@@ -392,7 +393,7 @@ impl LocalMap {
             view.len = 0;
             shared.mark_exited();
         }
-        registry::unregister(shared.info.id);
+        registration::unregister(shared.info.id);
         drop(shared);
         let entries: Vec<_> = if table.is_empty_sentinel() {
             Vec::new()
@@ -409,7 +410,7 @@ impl LocalMap {
             // SAFETY: unlinked and owned by this thread.
             unsafe { entry.as_ref() }.demote_key();
         }
-        let shields = crate::guard::take_shields(self);
+        let shields = self.shields.take();
         drop_entries(entries);
         for shield in shields {
             drop_caught(move || drop(shield));
@@ -427,6 +428,7 @@ pub(crate) fn drop_entries(entries: Vec<NonNull<EntryHeader>>) {
 pub(crate) fn drop_entry(entry: NonNull<EntryHeader>) {
     // SAFETY: the entry is linked nowhere and owned by this thread.
     let drop_entry = unsafe { entry.as_ref() }.key().ops.drop_entry;
+    let entry = EntryHeader::erased(entry);
     // SAFETY: unlinked, unborrowed (`sweep` and `unlink` leave borrowed
     // entries linked, and an exiting thread runs no borrows) and freed once.
     drop_caught(move || unsafe { drop_entry(entry) });

@@ -10,7 +10,7 @@ use crate::checkpoint;
 use crate::clock;
 use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
-use crate::key::Hooks;
+use crate::keybox::Hooks;
 use crate::keyref::KeyRef;
 use crate::map::{self, LocalMap};
 

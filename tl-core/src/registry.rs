@@ -12,97 +12,18 @@
 //! read-modify-write, and an idle pooled thread is inspected without its
 //! cooperation.
 
-use std::collections::BTreeMap;
 use std::panic::Location;
 use std::sync::Arc;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::entry::{EntryHeader, stamp};
 use crate::key::KeyInfo;
-use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
-use crate::table::Table;
+use crate::map::{self, LocalMap};
+use crate::registration::{self, ThreadShared};
+use crate::sync::Ordering;
 
-sync::global! {
-    static REGISTRY: Mutex<BTreeMap<u64, Arc<ThreadShared>>> = Mutex::new(BTreeMap::new());
-}
-sync::global! {
-    static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
-}
-
-/// What an auditor may read of a thread's table, guarded by the view lock.
-pub(crate) struct View {
-    pub(crate) table: Table,
-    pub(crate) len: usize,
-}
-
-/// A thread's registration: its identity and the lock-guarded view of its table.
-pub(crate) struct ThreadShared {
-    pub(crate) info: ThreadInfo,
-    pub(crate) view: SpinLock<View>,
-    alive: AtomicBool,
-    /// Whether the thread is inside a task scope now. Written by the owner
-    /// alone (plain stores, no read-modify-write) when its outermost task
-    /// scope opens and closes; `Release`, so an auditor that reads `false`
-    /// with `Acquire` also sees the unbinds the task made before it ended.
-    in_task: AtomicBool,
-}
-
-impl ThreadShared {
-    #[inline]
-    pub(crate) fn set_in_task(&self, in_task: bool) {
-        self.in_task.store(in_task, Ordering::Release);
-    }
-
-    pub(crate) fn mark_exited(&self) {
-        self.alive.store(false, Ordering::Release);
-    }
-}
-
-/// Identifies a thread in reports.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ThreadInfo {
-    /// tl-core's own thread number: small, unique for the process, never
-    /// reused (`std::thread::ThreadId` has no stable integer form).
-    pub id: u64,
-    /// The standard library's id of the thread.
-    pub std_id: ThreadId,
-    /// The thread's name, if it has one.
-    pub name: Option<Arc<str>>,
-}
-
-impl ThreadInfo {
-    /// The name, or `<unnamed>`.
-    pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("<unnamed>")
-    }
-}
-
-/// Registers the calling thread; `in_task`: whether it is inside a task scope.
-pub(crate) fn register(in_task: bool) -> Arc<ThreadShared> {
-    clock::refresh();
-    let current = std::thread::current();
-    let shared = Arc::new(ThreadShared {
-        info: ThreadInfo {
-            id: NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed),
-            std_id: current.id(),
-            name: current.name().map(Arc::from),
-        },
-        view: SpinLock::new(View {
-            table: Table::empty(),
-            len: 0,
-        }),
-        alive: AtomicBool::new(true),
-        in_task: AtomicBool::new(in_task),
-    });
-    lock(&REGISTRY).insert(shared.info.id, Arc::clone(&shared));
-    shared
-}
-
-pub(crate) fn unregister(id: u64) {
-    lock(&REGISTRY).remove(&id);
-}
+pub use crate::registration::ThreadInfo;
 
 /// A registered thread, possibly exited since.
 #[derive(Clone)]
@@ -188,13 +109,16 @@ impl core::fmt::Debug for ThreadRef {
 /// The calling thread's registration, if it has one (a thread registers when
 /// it first binds a value, and unregisters when it exits).
 pub fn current() -> Option<ThreadRef> {
-    crate::map::with(crate::map::LocalMap::shared_ref).map(ThreadRef)
+    map::with(LocalMap::shared_ref).map(ThreadRef)
 }
 
 /// Every thread currently registered (threads that hold or held values and
 /// have not exited).
 pub fn threads() -> Vec<ThreadRef> {
-    lock(&REGISTRY).values().cloned().map(ThreadRef).collect()
+    registration::registered()
+        .into_iter()
+        .map(ThreadRef)
+        .collect()
 }
 
 /// Snapshots every registered thread, one at a time.
