@@ -11,7 +11,6 @@ use core::panic::Location;
 
 use crate::entry::EntryHeader;
 use crate::key::Policy;
-use crate::keyref::KeyPin;
 use crate::map;
 use crate::registry::EntrySnapshot;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
@@ -86,8 +85,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
                 continue;
             }
             if key.revealing {
-                // SAFETY: the entry holds a reference to its live key.
-                to_reveal.push((found.len(), unsafe { KeyPin::pin_raw(header.key) }));
+                to_reveal.push((found.len(), header.pin_key()));
             }
             found.push(Leftover {
                 entry: EntrySnapshot::read(header),

@@ -10,17 +10,19 @@
 //!
 //! # Invariants
 //! - Only the owning thread reads or writes the value, forms references to it,
-//!   or writes the header (`stamp`, `set_site`, `bytes`, `set_seq`).
-//! - Another thread (the auditor) reads `key_id`, `key`, `stamp`, `set_site` and
-//!   `bytes`, and only while holding the owner's table lock; the owner frees an
-//!   entry only after unlinking it under that lock. Fields that the owner writes
-//!   while an auditor may read them are atomics; the owner is their single
-//!   writer, so it updates them with plain load/store pairs, not read-modify-writes.
-//!   `local` and `cloning` are the owner's alone.
+//!   or writes the header. It reaches the entry as an [`EntryHeader`], which
+//!   is not `Sync`.
+//! - Another thread (the auditor) reaches only the [`EntryShared`] part,
+//!   which is `Sync`: `key_id`, `key`, `stamp`, `set_site`, `bytes` and
+//!   `set_seq`, and only while holding the owner's table lock (see
+//!   `registration::View`); the owner frees an entry only after unlinking it
+//!   under that lock. The owner-only flags (`local`, `cloning`) have no
+//!   accessor on `EntryShared`.
 //! - `local & BOUND` says whether `value` is initialized; `stamp & SET`
 //!   mirrors it for the auditor.
 
 use core::cell::{Cell, UnsafeCell};
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::panic::Location;
 use core::ptr::NonNull;
@@ -63,57 +65,107 @@ pub(crate) mod stamp {
     }
 }
 
-/// The type-erased head of an entry; see the module docs for who touches what.
+/// The part of an entry that any thread may read: `Sync` by construction.
+///
+/// An auditor reads it (through a `registration::View`, under the owner's
+/// view lock, which keeps the entry linked and live); the owner reads it
+/// through its [`EntryHeader`]. Fields that the owner writes while others
+/// may read them are atomics with a single writer, the owner, so plain
+/// load/store pairs (no read-modify-write) suffice. The owner-only flags sit
+/// here too, to keep the header at 48 bytes, but are private to this module
+/// and have no accessor on this type: only [`EntryHeader`] reads them.
 #[repr(C)]
-pub(crate) struct EntryHeader {
+pub(crate) struct EntryShared {
     pub(crate) key_id: u64,
     /// One holder reference (a pin once `PINNED`), released when the entry
     /// is freed.
-    pub(crate) key: NonNull<KeyShared>,
+    key: NonNull<KeyShared>,
     /// `SET` and the bind time: what an auditor needs to know.
-    pub(crate) stamp: AtomicU64,
-    pub(crate) set_site: AtomicPtr<Location<'static>>,
+    stamp: AtomicU64,
+    set_site: AtomicPtr<Location<'static>>,
     /// Retained bytes of the bound value (saturating): `size_of::<T>()` plus
     /// the key's heap size hook, if it has one.
-    pub(crate) bytes: AtomicU32,
+    bytes: AtomicU32,
     /// Owner-only: bound flag, borrow count and shield flag.
-    pub(crate) local: Cell<u16>,
+    local: OwnerFlags,
     /// Owner-only: 1 while `get` clones the value. Kept apart from `local` and
     /// written with constants, so back-to-back `get`s do not chain each
     /// load of the borrow state on the previous `get`'s store of it.
-    pub(crate) cloning: Cell<u16>,
+    cloning: OwnerFlags,
     /// The owning thread's set counter at the last bind (see `checkpoint`).
-    pub(crate) set_seq: AtomicU64,
+    set_seq: AtomicU64,
 }
 
-impl EntryHeader {
+// SAFETY: every field another thread may read is immutable after creation
+// or atomic (the owner-only flags are atomics too, so even a stray read
+// could not race), and `key` points to a `KeyShared`, which is `Sync`.
+unsafe impl Sync for EntryShared {}
+const _: () = {
+    const fn sync<T: Sync>() {}
+    sync::<KeyShared>();
+};
+// The per-entry memory budget (64 bytes beyond the value, `tests/memory.rs`)
+// assumes this size: the owner-only flags fill what would be padding.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<EntryHeader>() == 48);
+
+/// A flag word that only the entry's owning thread reads and writes. An
+/// atomic with relaxed loads and stores (plain moves, like a `Cell`'s), so
+/// that [`EntryShared`] is `Sync` without a promise in prose; `core`'s, not
+/// loom's, since no other thread ever touches it.
+struct OwnerFlags(core::sync::atomic::AtomicU16);
+
+impl OwnerFlags {
+    const fn new(flags: u16) -> Self {
+        Self(core::sync::atomic::AtomicU16::new(flags))
+    }
+
+    #[inline]
+    fn get(&self) -> u16 {
+        self.0.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set(&self, flags: u16) {
+        self.0.store(flags, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The type-erased head of an entry, as its owning thread sees it: the
+/// shared part plus the owner-only flags. Not `Sync`, so it never reaches
+/// another thread; other threads get the [`EntryShared`] part.
+#[repr(transparent)]
+pub(crate) struct EntryHeader {
+    shared: EntryShared,
+    _owner_only: PhantomData<Cell<()>>,
+}
+
+impl core::ops::Deref for EntryHeader {
+    type Target = EntryShared;
+
+    #[inline]
+    fn deref(&self) -> &EntryShared {
+        &self.shared
+    }
+}
+
+impl EntryShared {
     #[inline]
     pub(crate) fn key(&self) -> &KeyShared {
         // SAFETY: the entry owns a reference to its key.
         unsafe { self.key.as_ref() }
     }
 
+    /// A pin of the entry's key, which stays readable for as long as the
+    /// pin lives, whatever happens to the entry.
+    pub(crate) fn pin_key(&self) -> KeyPin {
+        // SAFETY: the key is live while the entry is (it owns a reference).
+        unsafe { KeyPin::pin_raw(self.key) }
+    }
+
     #[inline]
     pub(crate) fn stamp(&self) -> u64 {
         self.stamp.load(Ordering::Relaxed)
-    }
-
-    /// Owner only (an auditor reads `stamp & SET`).
-    #[inline]
-    pub(crate) fn is_set(&self) -> bool {
-        self.local.get() & (stamp::BOUND | stamp::MUT) != 0
-    }
-
-    /// Owner only: whether `set`/`remove` can take the fast path.
-    #[inline]
-    pub(crate) fn is_plain(&self) -> bool {
-        self.local.get() & stamp::SLOW == 0 && self.cloning.get() == 0
-    }
-
-    /// Owner only: the owner is the single writer, so load/store is enough.
-    #[inline]
-    pub(crate) fn update_stamp(&self, f: impl FnOnce(u64) -> u64) {
-        self.stamp.store(f(self.stamp()), Ordering::Relaxed);
     }
 
     pub(crate) fn set_site(&self) -> &'static Location<'static> {
@@ -122,7 +174,38 @@ impl EntryHeader {
         unsafe { &*site }
     }
 
-    /// Owner only: marks the current bind as made by the key's initializer
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed) as usize
+    }
+
+    /// The owning thread's bind counter at the last bind: unique per bind on
+    /// that thread.
+    #[inline]
+    pub(crate) fn bind_seq(&self) -> u64 {
+        self.set_seq.load(Ordering::Relaxed)
+    }
+}
+
+impl EntryHeader {
+    /// Whether a value is bound (others read `stamp & SET`).
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.local.get() & (stamp::BOUND | stamp::MUT) != 0
+    }
+
+    /// Whether `set`/`remove` can take the fast path.
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.local.get() & stamp::SLOW == 0 && self.cloning.get() == 0
+    }
+
+    /// The owner is the single writer, so load/store is enough.
+    #[inline]
+    pub(crate) fn update_stamp(&self, f: impl FnOnce(u64) -> u64) {
+        self.stamp.store(f(self.stamp()), Ordering::Relaxed);
+    }
+
+    /// Marks the current bind as made by the key's initializer
     /// (the next bind clears it).
     pub(crate) fn mark_by_initializer(&self) {
         self.update_stamp(|s| s | stamp::BY_INIT);
@@ -134,10 +217,6 @@ impl EntryHeader {
             .store(u32::try_from(bytes).unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed) as usize
-    }
-
     #[inline]
     pub(crate) fn is_borrowed(&self) -> bool {
         self.local.get() & (stamp::BORROW_MASK | stamp::MUT) != 0 || self.cloning.get() != 0
@@ -146,13 +225,6 @@ impl EntryHeader {
     #[inline]
     pub(crate) fn is_shielded(&self) -> bool {
         self.local.get() & stamp::SHIELDED != 0
-    }
-
-    /// The owning thread's bind counter at the last bind: unique per bind on
-    /// that thread.
-    #[inline]
-    pub(crate) fn bind_seq(&self) -> u64 {
-        self.set_seq.load(Ordering::Relaxed)
     }
 
     /// What the current bind recorded, to restore it later unchanged.
@@ -166,13 +238,32 @@ impl EntryHeader {
         }
     }
 
+    /// A header with only `key_id` meaningful (its key pointer dangles),
+    /// for the table's own tests, which read nothing else.
+    #[cfg(test)]
+    pub(crate) fn for_table_test(key_id: u64) -> Box<Self> {
+        Box::new(Self {
+            shared: EntryShared {
+                key_id,
+                key: NonNull::dangling(),
+                stamp: AtomicU64::new(0),
+                set_site: AtomicPtr::new(core::ptr::null_mut()),
+                bytes: AtomicU32::new(0),
+                local: OwnerFlags::new(0),
+                cloning: OwnerFlags::new(0),
+                set_seq: AtomicU64::new(0),
+            },
+            _owner_only: PhantomData,
+        })
+    }
+
     /// This entry as its key's operations take it.
     #[inline]
     pub(crate) fn erased(entry: NonNull<Self>) -> NonNull<ErasedEntry> {
         entry.cast()
     }
 
-    /// Owner only, on an unlinked entry of an exiting thread: turns the
+    /// On an unlinked entry of an exiting thread: turns the
     /// entry's holder reference into a pin, so that handles dropped while the
     /// exiting thread's values are dropped do not count it as a live entry.
     pub(crate) fn demote_key(&self) {
@@ -226,14 +317,17 @@ impl<T: 'static> Entry<T> {
     pub(crate) fn allocate(key: KeyRef, value: T, meta: BindMeta) -> NonNull<EntryHeader> {
         let boxed = Box::new(Self {
             header: EntryHeader {
-                key_id: key.id,
-                key: key.into_raw(),
-                stamp: AtomicU64::new(meta.stamp()),
-                set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
-                bytes: AtomicU32::new(0),
-                local: Cell::new(stamp::BOUND),
-                cloning: Cell::new(0),
-                set_seq: AtomicU64::new(meta.seq),
+                shared: EntryShared {
+                    key_id: key.id,
+                    key: key.into_raw(),
+                    stamp: AtomicU64::new(meta.stamp()),
+                    set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
+                    bytes: AtomicU32::new(0),
+                    local: OwnerFlags::new(stamp::BOUND),
+                    cloning: OwnerFlags::new(0),
+                    set_seq: AtomicU64::new(meta.seq),
+                },
+                _owner_only: PhantomData,
             },
             value: UnsafeCell::new(MaybeUninit::new(value)),
         });
@@ -351,7 +445,7 @@ impl<T: 'static> Entry<T> {
         if header.cloning.get() != 0 {
             return Ok(self.borrow()?.map(|value| (*value).clone()));
         }
-        struct Cloning<'a>(&'a Cell<u16>);
+        struct Cloning<'a>(&'a OwnerFlags);
         impl Drop for Cloning<'_> {
             #[inline]
             fn drop(&mut self) {

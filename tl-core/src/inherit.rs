@@ -85,10 +85,7 @@ pub fn capture() -> Inheritance {
                 // SAFETY: linked entries are live; no user code has run yet.
                 let header = unsafe { header.as_ref() };
                 let key = header.key();
-                (header.is_set() && key.is_alive() && key.inheritable).then(|| {
-                    // SAFETY: `header.key` is live while the entry is.
-                    unsafe { KeyPin::pin_raw(header.key) }
-                })
+                (header.is_set() && key.is_alive() && key.inheritable).then(|| header.pin_key())
             })
             .collect::<Vec<_>>()
     });

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use crate::clock;
+use crate::entry::{EntryHeader, EntryShared};
 use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
 use crate::table::Table;
 
@@ -26,9 +27,28 @@ sync::global! {
 }
 
 /// What an auditor may read of a thread's table, guarded by the view lock.
+///
+/// Invariant (kept by the owner's map, which writes `table` only while
+/// holding the lock): `table` is the owner's live table, or the empty one,
+/// and every entry linked in it stays live and linked while the lock is held.
 pub(crate) struct View {
     pub(crate) table: Table,
     pub(crate) len: usize,
+}
+
+impl View {
+    /// The shared parts of the thread's entries, in table order: readable
+    /// for as long as the view (hence its lock) is borrowed.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &EntryShared> {
+        // SAFETY: `&self` comes from the view lock's guard, so by the
+        // invariant above the table is live and unmodified, and its entries
+        // live, for the borrow.
+        unsafe { self.table.entries() }.map(|entry| {
+            // SAFETY: as above; only the `Sync` shared part is handed out.
+            let header: &EntryHeader = unsafe { entry.as_ref() };
+            &**header
+        })
+    }
 }
 
 /// A thread's registration: its identity and the lock-guarded view of its table.

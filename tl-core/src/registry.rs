@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock;
-use crate::entry::{EntryHeader, stamp};
+use crate::entry::{EntryShared, stamp};
 use crate::key::KeyInfo;
 use crate::map::{self, LocalMap};
 use crate::registration::{self, ThreadShared};
@@ -56,12 +56,7 @@ impl ThreadRef {
         let taken_at = clock::refresh();
         let view = self.0.view.lock();
         let mut entries = Vec::with_capacity(view.len);
-        // SAFETY: the view lock is held, so the table is live and unmodified
-        // and its entries stay linked (see the module docs).
-        for entry in unsafe { view.table.entries() } {
-            // SAFETY: as above.
-            entries.push(EntrySnapshot::read(unsafe { entry.as_ref() }));
-        }
+        entries.extend(view.entries().map(EntrySnapshot::read));
         drop(view);
         ThreadSnapshot {
             thread: self.0.info.clone(),
@@ -88,11 +83,8 @@ impl ThreadRef {
         }
         clock::refresh();
         let view = self.0.view.lock();
-        // SAFETY: the view lock is held, so the table is live and unmodified
-        // and its entries stay linked.
-        for entry in unsafe { view.table.entries() } {
-            // SAFETY: as above.
-            f(&EntrySnapshot::read(unsafe { entry.as_ref() }));
+        for entry in view.entries() {
+            f(&EntrySnapshot::read(entry));
         }
     }
 }
@@ -183,7 +175,7 @@ pub struct EntrySnapshot {
 }
 
 impl EntrySnapshot {
-    pub(crate) fn read(header: &EntryHeader) -> Self {
+    pub(crate) fn read(header: &EntryShared) -> Self {
         let s = header.stamp();
         Self {
             key: header.key().info(),

@@ -210,24 +210,11 @@ pub(crate) fn capacity_for(len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::KeyShared;
     use std::collections::HashSet;
 
     /// Headers with only `key_id` meaningful: the table never reads more.
     fn header(id: u64) -> NonNull<EntryHeader> {
-        use crate::sync::{AtomicPtr, AtomicU32, AtomicU64};
-        use core::cell::Cell;
-        let header = Box::new(EntryHeader {
-            key_id: id,
-            key: NonNull::<KeyShared>::dangling(),
-            stamp: AtomicU64::new(0),
-            set_site: AtomicPtr::new(ptr::null_mut()),
-            bytes: AtomicU32::new(0),
-            local: Cell::new(0),
-            cloning: Cell::new(0),
-            set_seq: AtomicU64::new(0),
-        });
-        NonNull::from(Box::leak(header))
+        NonNull::from(Box::leak(EntryHeader::for_table_test(id)))
     }
 
     /// Random inserts and deletes against a `HashSet`, with every id findable
