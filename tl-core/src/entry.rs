@@ -32,8 +32,8 @@ use crate::key::{ErasedEntry, KeyShared};
 use crate::keyref::{KeyPin, KeyRef};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-/// Bit layouts of [`EntryHeader::stamp`] (auditor-visible) and
-/// [`EntryHeader::local`] (owner-only).
+/// Bit layouts of `EntryShared::stamp` (auditor-visible) and
+/// `EntryShared::local` (owner-only).
 pub(crate) mod stamp {
     /// `stamp`: a value is bound.
     pub(crate) const SET: u64 = 1;
@@ -335,16 +335,28 @@ impl<T: 'static> Entry<T> {
         NonNull::from(Box::leak(boxed)).cast()
     }
 
+    /// The typed entry behind a header the map found.
+    ///
+    /// The caller picks `'a`, and only this contract guards it: an entry
+    /// lives until its key dies (a sweep, which runs user `Drop` code, or
+    /// the handle's own drop) or its thread exits, so its true lifetime is
+    /// "until the next user code that could kill the key", which no Rust
+    /// lifetime names. A borrow of the map would not do: user code runs
+    /// while the map is borrowed, and accessors must return the entry out of
+    /// `map::with` to run the caller's closure outside it.
+    ///
     /// # Safety
     /// `header` heads a live `Entry<T>` owned by the current thread, and it
-    /// stays live for `'a`.
+    /// stays live for `'a`: no user code runs while the reference is used,
+    /// or the caller holds the key's handle or a borrow of the entry.
     #[inline]
     pub(crate) unsafe fn from_header<'a>(header: NonNull<EntryHeader>) -> &'a Self {
         // SAFETY: `EntryHeader` is the first field of the `repr(C)` `Entry<T>`.
         unsafe { header.cast::<Self>().as_ref() }
     }
 
-    /// The entry behind a key operation's erased pointer.
+    /// The entry behind a key operation's erased pointer (the lifetime is
+    /// the caller's for the reason given on [`Self::from_header`]).
     ///
     /// # Safety
     /// As for [`Self::from_header`]: `entry` heads a live `Entry<T>` owned by

@@ -22,6 +22,10 @@ use crate::map::{self, LocalMap};
 /// code runs, and across user code when the caller holds the key's handle
 /// (which keeps the key alive) or a borrow of the entry.
 ///
+/// The lifetime is the caller's, guarded only by this contract, for the
+/// reason given on `Entry::from_header`: the limits above are not a scope
+/// that a Rust lifetime can name.
+///
 /// # Safety
 /// `id` is the id of a key whose values are `T`, and the caller uses the
 /// reference within the limits above.
