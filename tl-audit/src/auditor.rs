@@ -7,13 +7,13 @@ use std::thread::JoinHandle;
 
 use crate::config::{AuditorBuilder, Config};
 use crate::error::AuditError;
-use crate::finding::Finding;
+use crate::finding::{Counts, Finding};
 use crate::global;
 use crate::mode::Mode;
 use crate::report::Report;
 use crate::scan::Gate;
 use crate::shared::{Kept, ScanReport, Shared, lock};
-use crate::summary::{Counts, Summary};
+use crate::summary::Summary;
 
 /// Finds stranded, unreleased and oversized thread-local values and reports
 /// them through `tracing`. At most one is installed per process.
@@ -147,7 +147,7 @@ impl Auditor {
 
     /// Findings counted since installation, by kind.
     pub fn counts(&self) -> Counts {
-        self.shared.lock_state().counts
+        self.shared.lock_state().tallies.totals
     }
 
     /// The findings kept so far (the first 10,000; later ones are counted).

@@ -8,7 +8,7 @@ use tracing::Dispatch;
 use crate::error::ConfigError;
 use crate::finding::Finding;
 use crate::mode::Mode;
-use crate::state::Binds;
+use crate::reported::Binds;
 
 /// Shortest accepted scan interval: shorter would make the auditor a busy loop.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);

@@ -1,5 +1,5 @@
 //! [`Finding`]: one leak, with everything needed to fix it (the sentence
-//! that tells how is in `message`).
+//! that tells how is in `message`), and [`Counts`] of findings by kind.
 
 use core::fmt;
 use core::panic::Location;
@@ -73,6 +73,55 @@ impl fmt::Display for UnknownKind {
 }
 
 impl std::error::Error for UnknownKind {}
+
+/// Findings counted by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Stranded values.
+    pub stranded: u64,
+    /// Unreleased values.
+    pub unreleased: u64,
+    /// Growth findings.
+    pub growth: u64,
+}
+
+impl Counts {
+    /// All findings.
+    pub fn total(&self) -> u64 {
+        // Saturating: counts read from a log may be anything.
+        self.stranded
+            .saturating_add(self.unreleased)
+            .saturating_add(self.growth)
+    }
+
+    /// The count of one kind.
+    pub fn of(&self, kind: FindingKind) -> u64 {
+        match kind {
+            FindingKind::Stranded => self.stranded,
+            FindingKind::Unreleased => self.unreleased,
+            FindingKind::Growth => self.growth,
+        }
+    }
+
+    pub(crate) fn add(&mut self, kind: FindingKind) {
+        match kind {
+            FindingKind::Stranded => self.stranded += 1,
+            FindingKind::Unreleased => self.unreleased += 1,
+            FindingKind::Growth => self.growth += 1,
+        }
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} stranded, {} unreleased, {} growth",
+            self.stranded, self.unreleased, self.growth
+        )
+    }
+}
 
 /// One leak. Never holds a value's contents unless its key opted in with
 /// `ThreadLocal::reveal_in_reports` (then [`value`](Self::value) is set).
@@ -167,6 +216,21 @@ impl Finding {
     /// leaked where and what to do about it.
     pub fn message(&self) -> String {
         self.to_string()
+    }
+}
+
+#[cfg(test)]
+impl Finding {
+    /// An unreleased finding of `key` on thread 1, found `at` (for unit tests).
+    pub(crate) fn unreleased_on_thread_1(key: KeyInfo, at: Instant) -> Self {
+        let thread = ThreadInfo {
+            id: 1,
+            std_id: std::thread::current().id(),
+            name: None,
+        };
+        let mut f = Self::new(FindingKind::Unreleased, thread, at);
+        f.key = Some(key);
+        f
     }
 }
 

@@ -174,11 +174,14 @@
 // by scripts/check-layers in CI).
 // - error: configuration and life-cycle errors
 // - detection: how an unreleased value was found
-// - finding: one leak and its kind
+// - finding: one leak, its kind, and counts by kind
 // - message: the sentence of each finding
 // - mode: audit modes and `TL_AUDIT`
-// - summary: counts and per-thread, per-key summaries
-// - state: the auditor's memory (reported binds, rate limiter, tallies)
+// - reported: what was already reported (binds, stranded values, growth)
+// - rate_limit: which finding events are emitted, per kind and key
+// - tally: findings counted in total, per thread and per key
+// - summary: per-thread, per-key summaries
+// - state: the auditor's memory, composing the three above under one lock
 // - config: the builder's settings, validated
 // - emit: findings and summaries as `tracing` events
 // - scan: from registry snapshots to stranded, idle-held and growth findings
@@ -207,12 +210,15 @@ mod message;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod mode;
+mod rate_limit;
 mod record;
 mod report;
+mod reported;
 mod scan;
 mod shared;
 mod state;
 mod summary;
+mod tally;
 mod task;
 
 #[cfg(feature = "cli")]
@@ -229,14 +235,14 @@ pub use config::{AuditorBuilder, MAX_DURATION, MIN_INTERVAL};
 pub use detection::Detection;
 pub use emit::{SUMMARY_PREFIX, TARGET};
 pub use error::{AuditError, ConfigError};
-pub use finding::{Finding, FindingKind, LEAK_PREFIX, UnknownKind};
+pub use finding::{Counts, Finding, FindingKind, LEAK_PREFIX, UnknownKind};
 pub use layer::FindingsLayer;
 pub use mode::Mode;
 pub use record::{FieldValue, RecordedFinding};
 pub use report::Report;
 pub use scan::ScanStats;
 pub use shared::ScanReport;
-pub use summary::{Counts, KeySummary, Summary, ThreadSummary};
+pub use summary::{KeySummary, Summary, ThreadSummary};
 pub use task::{task, worker_idle, worker_started, worker_stopping, wrap};
 pub use testing::assert_clean;
 

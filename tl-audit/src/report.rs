@@ -3,9 +3,10 @@
 use core::fmt;
 use std::process::ExitCode;
 
+use crate::finding::Counts;
 use crate::finding::{Finding, FindingKind};
 use crate::mode::Mode;
-use crate::summary::{Counts, Summary};
+use crate::summary::Summary;
 
 /// Everything an auditor found, from [`Auditor::finish`](crate::Auditor::finish)
 /// or a failed [`AuditScope`](crate::testing::AuditScope).

@@ -22,7 +22,8 @@ use tl_core::{KeyInfo, Policy};
 use crate::config::Config;
 use crate::detection::Detection;
 use crate::finding::{Finding, FindingKind};
-use crate::state::{Binds, State};
+use crate::reported::Binds;
+use crate::state::State;
 
 /// Per-key totals of one scan, for metrics: key id -> (key, values held,
 /// bytes held), live keys only.
@@ -222,7 +223,7 @@ pub(crate) fn analyze(
                 (None, None) => continue,
             };
             let dead_for = d.taken_at.saturating_duration_since(died);
-            if dead_for < config.grace || !state.stranded_reported.insert((tid, kid)) {
+            if dead_for < config.grace || !state.reported.stranded.insert((tid, kid)) {
                 continue;
             }
             let mut f = Finding::new(FindingKind::Stranded, d.thread.clone(), d.taken_at);
@@ -243,8 +244,8 @@ pub(crate) fn analyze(
         let over = config.max_entries.is_some_and(|max| d.bound > max)
             || config.max_bytes.is_some_and(|max| d.bytes > max);
         if !over {
-            state.growth_flagged.remove(&tid);
-        } else if state.growth_flagged.insert(tid) {
+            state.reported.growth_flagged.remove(&tid);
+        } else if state.reported.growth_flagged.insert(tid) {
             let mut f = Finding::new(FindingKind::Growth, d.thread.clone(), d.taken_at);
             f.bytes = d.bytes;
             f.entries = Some(d.bound);
@@ -260,7 +261,7 @@ pub(crate) fn analyze(
         }
     }
     // Dead keys' values cannot come back: forget what is gone.
-    state.stranded_reported.retain(|p| stale_pairs.contains(p));
+    state.reported.stranded.retain(|p| stale_pairs.contains(p));
     state.died_at.retain(|k, _| stale_keys.contains(k));
     state.first_seen.retain(|k, _| stale_keys.contains(k));
     if state.remembers_threads() {
@@ -281,7 +282,7 @@ fn idle_held(state: &mut State, d: &ThreadDigest, gate: Gate<'_>, findings: &mut
     for e in &d.held {
         let kid = e.key.id;
         if baseline.is_some_and(|b| b.contains(&(tid, kid, e.bind_seq)))
-            || !state.claim_bind(tid, kid, e.bind_seq)
+            || !state.reported.claim_bind(tid, kid, e.bind_seq)
         {
             continue;
         }
@@ -393,7 +394,7 @@ mod tests {
             Gate::Periodic,
         );
         assert!(f.is_empty());
-        assert!(state.died_at.is_empty() && state.stranded_reported.is_empty());
+        assert!(state.died_at.is_empty() && state.reported.stranded.is_empty());
     }
 
     #[test]

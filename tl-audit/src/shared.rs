@@ -170,7 +170,7 @@ impl Shared {
             let (findings, stats) =
                 scan::analyze(&mut state, &self.config, &digests, notices_lost, gate);
             let emits: Vec<_> = findings.iter().map(|f| state.record(f)).collect();
-            state.prune_rate(Instant::now());
+            state.rate_limiter.prune(Instant::now());
             (findings, stats, emits)
         };
         self.emit(&findings, &emits);
@@ -277,7 +277,10 @@ impl Shared {
             let mut state = self.lock_state();
             let mut findings = Vec::new();
             for l in leftovers {
-                if !state.claim_bind(thread.id, l.entry.key.id, l.entry.bind_seq) {
+                if !state
+                    .reported
+                    .claim_bind(thread.id, l.entry.key.id, l.entry.bind_seq)
+                {
                     continue;
                 }
                 let mut f = Finding::new(FindingKind::Unreleased, thread.clone(), now);
@@ -326,14 +329,8 @@ impl Shared {
         };
         let (summary, kept) = {
             let state = self.lock_state();
-            let summary = Summary::build(
-                &snapshots,
-                &state.thread_tally,
-                &state.key_tally,
-                state.untallied,
-                state.counts,
-                state.suppressed,
-            );
+            let summary =
+                Summary::build(&snapshots, &state.tallies, state.rate_limiter.suppressed());
             let kept = keep.then(|| Kept {
                 findings: state.kept.clone(),
                 dropped: state.dropped,

@@ -6,64 +6,8 @@ use std::collections::{HashMap, HashSet};
 use tl_core::KeyInfo;
 use tl_core::registry::{ThreadInfo, ThreadSnapshot};
 
-use crate::finding::FindingKind;
-
-/// Findings that count in the totals but in no per-thread or per-key tally
-/// (past the state's cap on tallied threads and keys).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Untallied {
-    pub(crate) thread_findings: u64,
-    pub(crate) key_findings: u64,
-}
-
-/// Findings counted by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counts {
-    /// Stranded values.
-    pub stranded: u64,
-    /// Unreleased values.
-    pub unreleased: u64,
-    /// Growth findings.
-    pub growth: u64,
-}
-
-impl Counts {
-    /// All findings.
-    pub fn total(&self) -> u64 {
-        // Saturating: counts read from a log may be anything.
-        self.stranded
-            .saturating_add(self.unreleased)
-            .saturating_add(self.growth)
-    }
-
-    /// The count of one kind.
-    pub fn of(&self, kind: FindingKind) -> u64 {
-        match kind {
-            FindingKind::Stranded => self.stranded,
-            FindingKind::Unreleased => self.unreleased,
-            FindingKind::Growth => self.growth,
-        }
-    }
-
-    pub(crate) fn add(&mut self, kind: FindingKind) {
-        match kind {
-            FindingKind::Stranded => self.stranded += 1,
-            FindingKind::Unreleased => self.unreleased += 1,
-            FindingKind::Growth => self.growth += 1,
-        }
-    }
-}
-
-impl fmt::Display for Counts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} stranded, {} unreleased, {} growth",
-            self.stranded, self.unreleased, self.growth
-        )
-    }
-}
+use crate::finding::Counts;
+use crate::tally::Tallies;
 
 /// One thread in a [`Summary`].
 #[derive(Clone, Debug)]
@@ -145,15 +89,10 @@ impl Summary {
         self.threads.iter().map(|t| t.stale).sum()
     }
 
-    /// Builds a summary from snapshots and per-thread/per-key finding tallies.
-    pub(crate) fn build(
-        snapshots: &[ThreadSnapshot],
-        thread_tally: &HashMap<u64, (ThreadInfo, Counts)>,
-        key_tally: &HashMap<u64, (KeyInfo, Counts)>,
-        untallied: Untallied,
-        findings: Counts,
-        suppressed: u64,
-    ) -> Self {
+    /// Builds a summary from snapshots and the finding tallies, with the
+    /// number of events the rate limiter withheld.
+    pub(crate) fn build(snapshots: &[ThreadSnapshot], tallies: &Tallies, suppressed: u64) -> Self {
+        let (thread_tally, key_tally) = (&tallies.threads, &tallies.keys);
         let mut threads = Vec::with_capacity(snapshots.len());
         let mut keys: HashMap<u64, KeySummary> = HashMap::new();
         for snap in snapshots {
@@ -221,10 +160,10 @@ impl Summary {
         Self {
             threads,
             keys,
-            findings,
+            findings: tallies.totals,
             suppressed,
-            untallied_thread_findings: untallied.thread_findings,
-            untallied_key_findings: untallied.key_findings,
+            untallied_thread_findings: tallies.untallied.thread_findings,
+            untallied_key_findings: tallies.untallied.key_findings,
         }
     }
 }

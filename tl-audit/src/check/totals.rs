@@ -9,7 +9,7 @@ use core::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::summary::Counts;
+use crate::finding::Counts;
 
 /// The counts of the auditors' shutdown summaries in a log (summed, if
 /// several auditors ran one after the other).
