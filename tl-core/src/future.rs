@@ -12,16 +12,21 @@
 //! is dropped inside the scopes (when it completes, or when the outer future
 //! is dropped), so its destructors see the task's values; the values are
 //! dropped right after, on the thread that completes or drops the future.
-//! A poll allocates nothing.
+//! A `TaskFuture` dropped before it completed (cancelled) also enters its
+//! task scope around that drop, as a poll does, so the body's destructors
+//! run inside the task; a completed one enters nothing. A poll allocates
+//! nothing.
 //!
 //! # Invariants
 //! - `future` is structurally pinned: it is only ever polled or dropped in
 //!   place (`Option::set(None)`), never moved, and the wrappers implement
-//!   neither `Unpin` by hand nor a `Drop` that moves it.
+//!   neither `Unpin` by hand nor a `Drop` that moves it (`TaskFuture`'s
+//!   `Drop` drops its `Travel` in place, once, through `ManuallyDrop`).
 //! - `future` is `None` exactly when the inner future completed.
 
 use core::fmt;
 use core::future::Future;
+use core::mem::ManuallyDrop;
 use core::panic::Location;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -171,12 +176,17 @@ impl<T: 'static, F> fmt::Debug for ScopeFuture<'_, T, F> {
 /// listed keys' bindings between polls, and makes each poll a task for the
 /// auditor (a [`TaskScope`] around it, entered before the keys' scopes and
 /// left after them, so that only values bound during the poll and not
-/// carried are left over).
+/// carried are left over). Dropped before it completes (cancelled), it drops
+/// the body inside the same scopes, so the body's destructors are the
+/// task's too.
 #[must_use = "futures do nothing unless polled or `.await`ed"]
 pub struct TaskFuture<C: Carry, F> {
     task: &'static str,
     location: &'static Location<'static>,
-    inner: Travel<C, F>,
+    /// Structurally pinned; dropped in place exactly once, by this type's
+    /// `Drop` (inside the task scope if the body has not completed), and
+    /// never touched after that.
+    inner: ManuallyDrop<Travel<C, F>>,
 }
 
 impl<C: Carry, F: Future> TaskFuture<C, F> {
@@ -192,10 +202,10 @@ impl<C: Carry, F: Future> TaskFuture<C, F> {
         Self {
             task,
             location,
-            inner: Travel {
+            inner: ManuallyDrop::new(Travel {
                 carry,
                 future: Some(future),
-            },
+            }),
         }
     }
 }
@@ -206,9 +216,32 @@ impl<C: Carry, F: Future> Future for TaskFuture<C, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let _task = TaskScope::enter_at(self.task, self.location);
-        // SAFETY: `inner` is structurally pinned: never moved out, and no
-        // `Drop` or `Unpin` impl here.
-        unsafe { self.map_unchecked_mut(|this| &mut this.inner) }.poll(cx)
+        // SAFETY: `inner` is structurally pinned: never moved out (the
+        // `Drop` below drops it in place), and no `Unpin` impl here;
+        // `ManuallyDrop` is `repr(transparent)`, so pinning it pins the
+        // `Travel` inside.
+        unsafe { self.map_unchecked_mut(|this| &mut *this.inner) }.poll(cx)
+    }
+}
+
+impl<C: Carry, F> Drop for TaskFuture<C, F> {
+    fn drop(&mut self) {
+        // Cancelled: the body is dropped inside the task, the task scope
+        // entered before the keys' scopes (in `Travel`'s `Drop`) and left
+        // after them, as in `poll`. A completed body was dropped in its
+        // last poll: no task to enter again.
+        let _task = self
+            .inner
+            .future
+            .is_some()
+            .then(|| TaskScope::enter_at(self.task, self.location));
+        // SAFETY:
+        // - `inner` is dropped exactly once: here, and nothing reads it after
+        //   (this is `drop`; the field is `ManuallyDrop`, so the compiler
+        //   drops nothing of it again).
+        // - It is dropped in place, not moved, as its structural pinning
+        //   requires (`Pin`'s drop guarantee).
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
 }
 

@@ -116,7 +116,9 @@
 //! - `#[thread_local_scoped(KEY)]` on an `async fn` (tl-macros): values the
 //!   body binds with a plain `set` travel with the task; they are dropped on
 //!   completion, return, `?`, panic or cancellation, and what the worker
-//!   had bound is restored. Each poll is a task for the auditor.
+//!   had bound is restored. Each poll is a task for the auditor, and so is
+//!   the drop of a cancelled future: the body's locals and the function's
+//!   parameters drop inside the task, seeing the task's values.
 //!
 //! ```
 //! use core::future::Future;
@@ -315,7 +317,8 @@ pub mod __private {
     }
 
     /// The future an `async fn` handler returns: `body`, carrying `carry`
-    /// through every poll, each poll a [`TaskScope`] named `task` at `location`.
+    /// through every poll, each poll a [`TaskScope`] named `task` at
+    /// `location`, and so is dropping `body` if it has not completed.
     #[inline]
     pub fn task_future<C: Carry, F: core::future::Future>(
         task: &'static str,

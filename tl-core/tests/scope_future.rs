@@ -344,3 +344,85 @@ fn a_dead_keys_value_dropped_while_unwinding_is_caught() {
     .join()
     .unwrap();
 }
+
+/// Whether the thread was inside a task, and `REQUEST`'s value.
+type Seen = Option<(bool, Option<u32>)>;
+
+/// What a `TaskFuture`'s body saw when it was dropped.
+struct SeesOnDrop(std::sync::Arc<std::sync::Mutex<Seen>>);
+
+impl Drop for SeesOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some((tl_core::checkpoint::in_task(), REQUEST.get()));
+    }
+}
+
+/// Task ends of the tasks named below, counted by the hook.
+static CANCELLED_ENDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static COMPLETED_ENDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_task_ends(end: &tl_core::checkpoint::TaskEnd<'_>) {
+    let counter = match end.task() {
+        "scope_future::cancelled" => &CANCELLED_ENDS,
+        "scope_future::completed" => &COMPLETED_ENDS,
+        _ => return,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A `TaskFuture` (what `#[thread_local_scoped]` makes of an `async fn`)
+/// dropped before it completes drops its body inside its task, as a poll
+/// runs it: the body's destructors see a task scope and the task's carried
+/// value, and the auditor hears of that task's end. A completed one, whose
+/// body was dropped in its last poll, enters no task when dropped.
+#[test]
+fn a_cancelled_task_future_drops_its_body_inside_the_task() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::{Arc, Mutex};
+    use tl_core::__private::{Location, carried, task_future};
+    use tl_core::checkpoint;
+
+    let previous = checkpoint::set_task_end_hook(Some(count_task_ends));
+    assert!(!checkpoint::in_task());
+
+    let seen = Arc::new(Mutex::new(None));
+    let sees = SeesOnDrop(seen.clone());
+    let state = (carried(&REQUEST), ());
+    let mut future = Box::pin(task_future(
+        "scope_future::cancelled",
+        Location::caller(),
+        state,
+        async move {
+            let _sees = sees;
+            REQUEST.set(7);
+            Pending::once().await;
+        },
+    ));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert_eq!(CANCELLED_ENDS.load(SeqCst), 1, "the poll was a task");
+    drop(future); // cancelled
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((true, Some(7))),
+        "the body's destructors ran inside the task, with its value"
+    );
+    assert_eq!(CANCELLED_ENDS.load(SeqCst), 2, "the drop was a task");
+    assert!(!checkpoint::in_task() && !REQUEST.is_set());
+
+    let mut future = Box::pin(task_future(
+        "scope_future::completed",
+        Location::caller(),
+        (carried(&REQUEST), ()),
+        Pending::once(),
+    ));
+    assert!(poll_once(future.as_mut()).is_pending());
+    assert!(poll_once(future.as_mut()).is_ready());
+    drop(future);
+    assert_eq!(
+        COMPLETED_ENDS.load(SeqCst),
+        2,
+        "one task per poll, none for the drop"
+    );
+
+    checkpoint::set_task_end_hook(previous);
+}

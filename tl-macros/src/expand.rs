@@ -36,21 +36,44 @@
 //! in key order, which guards every poll instead (see `tl_core`'s `carry`):
 //!
 //! ```text
-//! async fn lookup(&self, id: u64) -> Option<Order> {
+//! async fn lookup(&self, id: u64, (from, to): (Day, Day), _: Permit) -> Option<Order> {
 //!     ::tl_core::__private::task_future(
 //!         "shop::lookup",
 //!         ::tl_core::__private::here(),
 //!         ({ /* name CURRENT_USER */ carried(&CURRENT_USER) }, ({ carried(&self.conn) }, ())),
-//!         async move { /* the body, unchanged */ },
+//!         async move {
+//!             let _ = &self;
+//!             let id = id;
+//!             let __tl_arg2 = __tl_arg2;
+//!             let (from, to) = __tl_arg2;
+//!             let __tl_arg3 = __tl_arg3;
+//!             { /* the body, unchanged */ }
+//!         },
 //!     )
 //!     .await
 //! }
 //! ```
+//!
+//! (in the signature, `(from, to)` and `_` become `__tl_arg2` and
+//! `__tl_arg3`). The block opens as rustc's lowering of an `async fn` body
+//! does: every parameter, named by the body or not, is moved into it and
+//! rebound, so they all drop at the end of the body, after its locals and
+//! in reverse order, as in a plain `async fn`, but inside the task (its
+//! last poll, or the drop of a cancelled future): their destructors see the
+//! task's values, and what they bind is the task's. Left to the outer
+//! `async fn`, a parameter the body never names would drop after `.await`
+//! returns, outside the task. A receiver cannot be rebound: `let _ = &self`
+//! moves it into the block, whose captures drop after its locals, last, as
+//! the first parameter does. The block is of this crate's edition (2024),
+//! so the body's tail temporaries drop before the parameters, as rustc's
+//! lowering has them, whatever the caller's edition.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use std::mem;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{AttrStyle, Ident, ItemFn, Path};
+use syn::{AttrStyle, Attribute, FnArg, Ident, ItemFn, Pat, PatIdent, Path, Signature};
 
 use crate::args::Key;
 use crate::validate::Handler;
@@ -82,6 +105,7 @@ pub(crate) fn handler(handler: Handler) -> TokenStream {
         |name| quote!(#name),
     );
     if sig.asyncness.is_some() {
+        let (sig, params) = params_into_body(sig);
         let carry = keys.iter().rev().fold(quote!(()), |rest, key| {
             let state = carried(key);
             quote!((#state, #rest))
@@ -98,8 +122,19 @@ pub(crate) fn handler(handler: Handler) -> TokenStream {
                 _ => None,
             })
             .unwrap_or_else(Span::call_site);
+        // As rustc lowers an `async fn`: the parameters are rebound first,
+        // then the body. This block is of this crate's edition (2024),
+        // whose tail expression's temporaries drop before the block's
+        // locals: the body's drop before its parameters, as in a plain
+        // `async fn`, in a caller's crate of any edition.
+        let body = quote! {
+            async move {
+                #params
+                #block
+            }
+        };
         let future = quote_spanned!(span=>
-            ::tl_core::__private::task_future(#task_name, #here, #carry, async move #block).await);
+            ::tl_core::__private::task_future(#task_name, #here, #carry, #body).await);
         return quote! {
             #(#outer)*
             #vis #sig {
@@ -126,6 +161,109 @@ pub(crate) fn handler(handler: Handler) -> TokenStream {
             #block
         }
     }
+}
+
+/// Moves every parameter of an `async fn` into the body's `async move`
+/// block, as rustc's lowering of an `async fn` moves them into its body:
+/// without this, a parameter the body never names stays in the outer
+/// `async fn` and drops after the task, outside its scopes.
+///
+/// Returns the signature with each parameter that is not a plain binding
+/// (`(a, b): (A, B)`, `Foo { x, .. }: Foo`, `_: T`, `ref x: T`) renamed to a
+/// hidden `__tl_argN`, and the statements that open the block: per
+/// parameter in order, `let x = x;` or `let __tl_argN = __tl_argN; let
+/// <pat> = __tl_argN;` (for `ref x`, `let x = &__tl_argN;`, which is what
+/// it means), so that they drop in reverse order after the body's
+/// locals, as in a plain `async fn`. A receiver is named once
+/// (`let _ = &self;`), which moves it into the block, whose captures drop
+/// after its locals: last, as the first parameter does. A parameter's
+/// attributes go on its statements (its `#[cfg]` on every one, so that a
+/// removed parameter is not rebound); only `#[cfg]` and `#[cfg_attr]` stay in
+/// the signature, where a lint attribute would now see the parameter used.
+fn params_into_body(mut sig: Signature) -> (Signature, TokenStream) {
+    let mut statements = TokenStream::new();
+    for (index, input) in sig.inputs.iter_mut().enumerate() {
+        let param = match input {
+            FnArg::Receiver(receiver) => {
+                let self_token = receiver.self_token;
+                let cfg = cfg_attrs(&receiver.attrs);
+                statements.extend(quote!(#(#cfg)* let _ = &#self_token;));
+                continue;
+            }
+            FnArg::Typed(param) => param,
+        };
+        let attrs = mem::take(&mut param.attrs);
+        let cfg: Vec<_> = cfg_attrs(&attrs).cloned().collect();
+        param.attrs.clone_from(&cfg);
+        match &mut *param.pat {
+            // A plain binding keeps its name (rustdoc shows it); `mut` moves
+            // to the `let`, which is what mutates it.
+            Pat::Ident(PatIdent {
+                by_ref: None,
+                mutability,
+                ident,
+                subpat: None,
+                ..
+            }) => {
+                let mutability = mutability.take();
+                statements.extend(quote!(#(#attrs)* let #mutability #ident = #ident;));
+            }
+            // `ref x: T` (clippy's `toplevel_ref_arg` would flag its `let`).
+            Pat::Ident(PatIdent {
+                by_ref: Some(by_ref),
+                mutability,
+                ident,
+                subpat: None,
+                ..
+            }) => {
+                let hidden = format_ident!("__tl_arg{}", index, span = Span::mixed_site());
+                let borrow = quote_spanned!(by_ref.span=> &#mutability);
+                statements.extend(quote! {
+                    #(#cfg)* let #mutability #hidden = #hidden;
+                    #(#attrs)* let #ident = #borrow #hidden;
+                });
+                *param.pat = Pat::Verbatim(hidden.to_token_stream());
+            }
+            pat => {
+                let hidden = format_ident!("__tl_arg{}", index, span = Span::mixed_site());
+                let pat = mem::replace(pat, Pat::Verbatim(hidden.to_token_stream()));
+                // `mut` only for a pattern that borrows it mutably.
+                let mutability = binds_ref_mut(pat.to_token_stream()).then(|| quote!(mut));
+                statements.extend(quote!(#(#cfg)* let #mutability #hidden = #hidden;));
+                if !matches!(pat, Pat::Wild(_)) {
+                    statements.extend(quote!(#(#attrs)* let #pat = #hidden;));
+                }
+            }
+        }
+    }
+    (sig, statements)
+}
+
+/// A parameter's `#[cfg]` and `#[cfg_attr]` attributes.
+fn cfg_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
+}
+
+/// Whether a pattern binds anything by `ref mut`.
+fn binds_ref_mut(tokens: TokenStream) -> bool {
+    let mut after_ref = false;
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Group(group) => {
+            after_ref = false;
+            binds_ref_mut(group.stream())
+        }
+        TokenTree::Ident(ident) => {
+            let found = after_ref && ident == "mut";
+            after_ref = ident == "ref";
+            found
+        }
+        _ => {
+            after_ref = false;
+            false
+        }
+    })
 }
 
 /// The `let` for one key (with, for a static, the statement that names it).

@@ -279,12 +279,17 @@
 //! inside a future that wraps every poll:
 //!
 //! ```text
-//! async fn lookup(request: u64) -> Option<u64> {
+//! async fn lookup(request: u64, (from, to): (Day, Day)) -> Option<u64> {
 //!     ::tl_core::__private::task_future(
 //!         "shop::lookup",                                 // the task, per poll
 //!         ::tl_core::__private::here(),
 //!         ({ /* name REQUEST_ID */ ::tl_core::__private::carried(&REQUEST_ID) }, ()),
-//!         async move { /* the body, as written */ },
+//!         async move {
+//!             let request = request;                      // every parameter, moved in
+//!             let __tl_arg1 = __tl_arg1;                  // (the signature's `(from, to)`)
+//!             let (from, to) = __tl_arg1;
+//!             { /* the body, as written */ }
+//!         },
 //!     )
 //!     .await
 //! }
@@ -293,6 +298,13 @@
 //! Each poll is a task for the auditor (a task scope around it), so a value
 //! of another key that the body binds and leaves bound is reported at the end
 //! of the poll that bound it. A poll allocates nothing.
+//!
+//! The parameters are moved into the block and rebound there, as rustc does
+//! for any `async fn` (a receiver is moved in by `let _ = &self;`), so every
+//! one of them, named by the body or not, `_: T` too, drops at the end of the
+//! body in the same order as without the attribute, but inside the task:
+//! their destructors see the task's values. A cancelled future drops the
+//! body's locals and parameters inside the task as well.
 //!
 //! A plain `fn` that returns a future (`impl Future`, `Pin<Box<dyn
 //! Future>>`, `BoxFuture`) is rejected: its guards would run when it returns

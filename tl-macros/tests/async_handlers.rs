@@ -7,12 +7,14 @@
 
 #![cfg(not(miri))] // tokio's runtime is out of Miri's reach
 
+use std::future::Future;
 use std::num::ParseIntError;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tl_core::{ThreadLocal, ThreadLocalScoped, registry, thread_local_scoped};
+use tl_core::{ThreadLocal, ThreadLocalScoped, checkpoint, registry, thread_local_scoped};
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::yield_now;
 
@@ -383,4 +385,146 @@ fn service_fields_travel_with_the_task() {
     let tenant = runtime.block_on(service.handle_mut(9));
     assert_eq!((tenant, service.handled), (Some(9), 1));
     assert!(!service.tenant.is_set() && !TENANT_USER.is_set());
+}
+
+// === parameters drop inside the task ===
+
+static PARAMS: ThreadLocal<u64> = ThreadLocal::new().named("async::PARAMS");
+
+/// What a dropped [`Noted`] saw: its name, whether the thread was inside a
+/// task, and `PARAMS`.
+type DropLog = Arc<Mutex<Vec<(&'static str, bool, Option<u64>)>>>;
+
+/// Logs its drop.
+struct Noted(&'static str, DropLog);
+
+impl Drop for Noted {
+    fn drop(&mut self) {
+        let seen = (self.0, checkpoint::in_task(), PARAMS.get());
+        self.1.lock().unwrap().push(seen);
+    }
+}
+
+struct Fields {
+    x: Noted,
+    _y: Noted,
+}
+
+struct Owner {
+    _noted: Noted,
+}
+
+/// Pending once, then ready.
+async fn pending_once() {
+    let mut pending = true;
+    std::future::poll_fn(|_| {
+        if std::mem::take(&mut pending) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+// The same handler twice, plain and scoped; the bodies name no parameter.
+impl Owner {
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::toplevel_ref_arg,
+        reason = "every kind of parameter"
+    )]
+    async fn plain(
+        self,
+        _first: Noted,
+        _: Noted,
+        (_a, _b): (Noted, Noted),
+        Fields { x: _x, .. }: Fields,
+        ref _borrowed: Noted,
+        log: DropLog,
+    ) -> usize {
+        let _local = Noted("local", log.clone());
+        pending_once().await;
+        Noted("temporary", log).0.len()
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "every kind of parameter")]
+    #[thread_local_scoped(PARAMS)]
+    async fn scoped(
+        self,
+        _first: Noted,
+        _: Noted,
+        (_a, _b): (Noted, Noted),
+        Fields { x: _x, .. }: Fields,
+        ref _borrowed: Noted,
+        log: DropLog,
+    ) -> usize {
+        PARAMS.set(1);
+        let _local = Noted("local", log.clone());
+        pending_once().await;
+        Noted("temporary", log).0.len()
+    }
+}
+
+/// An `async fn`'s parameters drop at the end of its body, after its
+/// locals, in reverse order, also those the body never names: under the
+/// attribute, inside the task, where their destructors see the task's
+/// values, and in the same order as without it.
+#[test]
+fn unused_parameters_drop_inside_the_task() {
+    let run = |scoped: bool| {
+        let log = DropLog::default();
+        let noted = |name| Noted(name, log.clone());
+        let owner = Owner {
+            _noted: noted("self"),
+        };
+        let args = (
+            noted("first"),
+            noted("wild"),
+            (noted("a"), noted("b")),
+            Fields {
+                x: noted("x"),
+                _y: noted("rest"),
+            },
+            noted("borrowed"),
+        );
+        let (first, wild, pair, fields, borrowed) = args;
+        let len = if scoped {
+            block_on(owner.scoped(first, wild, pair, fields, borrowed, log.clone()))
+        } else {
+            block_on(owner.plain(first, wild, pair, fields, borrowed, log.clone()))
+        };
+        assert_eq!(len, "temporary".len());
+        log.lock().unwrap().clone()
+    };
+    let plain = run(false);
+    let scoped = run(true);
+    let names = |log: &[(&'static str, bool, Option<u64>)]| {
+        log.iter().map(|(name, ..)| *name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&scoped),
+        names(&plain),
+        "the plain `async fn`'s order"
+    );
+    assert_eq!(scoped.len(), 10);
+    let outside: Vec<_> = scoped
+        .iter()
+        .filter(|&&(_, in_task, value)| !in_task || value != Some(1))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "dropped outside the task, or without its value: {outside:?}"
+    );
+    assert!(!PARAMS.is_set());
 }

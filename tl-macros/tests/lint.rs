@@ -130,6 +130,30 @@ pub async fn async_function(input: &str) -> Result<u64, std::num::ParseIntError>
     input.parse()
 }
 
+/// Two fields, for a struct pattern.
+pub struct Pair {
+    left: u64,
+    right: u64,
+}
+
+/// `async fn` parameters of every kind, each rebound in the body.
+#[thread_local_scoped(CURRENT_USER)]
+pub async fn async_parameters(
+    mut count: u64,
+    (first, second): (u64, u64),
+    Pair { left, .. }: Pair,
+    _: String,
+    ref name: String,
+    ref mut buffer: Vec<u8>,
+    #[allow(unused_variables)] unused: u64,
+    #[cfg(any())] removed: u64,
+) -> u64 {
+    CURRENT_USER.set(name.clone());
+    buffer.push(1);
+    count += first + second + left;
+    count
+}
+
 impl<T: Clone + Send + Sync + 'static> Service<T> {
     #[thread_local_scoped]
     async fn handle_async(&self, value: T) -> Option<T> {
@@ -164,6 +188,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
 #[test]
 fn every_async_form_runs() {
     assert_eq!(block_on(async_function("7")), Ok(7));
+    let pair = Pair { left: 3, right: 4 };
+    assert_eq!(pair.right, 4);
+    let parameters = async_parameters(1, (1, 1), pair, String::new(), "a".into(), vec![], 0);
+    assert_eq!(block_on(parameters), 6);
     let mut service = Service {
         current: ThreadLocal::new(),
         shared: Arc::new(ThreadLocal::new()),
