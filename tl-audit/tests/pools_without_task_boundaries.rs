@@ -312,6 +312,7 @@ fn the_default_mode_finds_a_recurring_leak_in_every_run() {
 }
 
 #[test]
+#[cfg(feature = "tokio")] // `tl_audit::tokio::instrument`
 fn a_tokio_worker_that_parks_with_a_value_an_async_task_left_is_reported() {
     let _serial = tl_audit::testing::serial();
     let (dispatch, layer, _json) = capture();
