@@ -290,6 +290,19 @@ pub mod __private {
     pub use crate::std_compat::LocalKey;
     pub use core::panic::Location;
 
+    /// Names `key` for reports after construction, unless it was labelled
+    /// already; returns whether this call labelled it. `declared_at`
+    /// replaces the declaration site when given. What the derive (a field
+    /// `Service.field`) and the attribute (an unnamed static) generate.
+    #[inline]
+    pub fn label<T: 'static>(
+        key: &ThreadLocal<T>,
+        name: &'static str,
+        declared_at: Option<&'static Location<'static>>,
+    ) -> bool {
+        key.label(name, declared_at)
+    }
+
     /// `thread_local!`'s key: `inner` must have an initializer.
     #[inline]
     pub const fn local_key<T: 'static>(inner: ThreadLocal<T>) -> LocalKey<T> {

@@ -315,9 +315,10 @@ impl<T: 'static> ThreadLocal<T> {
     ///
     /// `#[derive(ThreadLocalScoped)]` uses it to name a field
     /// `Service.field`, declared at the field; `#[thread_local_scoped(KEY)]`
-    /// to name an unnamed static `KEY`. Costs two loads once labelled.
+    /// to name an unnamed static `KEY` (through `__private::label`). Costs
+    /// two loads once labelled.
     #[inline]
-    pub fn label(
+    pub(crate) fn label(
         &self,
         name: &'static str,
         declared_at: Option<&'static Location<'static>>,

@@ -516,20 +516,23 @@ fn static_info_points_at_declaration() {
 fn label_names_once() {
     let tl: ThreadLocal<u8> = ThreadLocal::new();
     let declared = tl.info().declared_at;
-    assert!(tl.label("Handler.conn", None));
+    assert!(tl_core::__private::label(&tl, "Handler.conn", None));
     assert_eq!(tl.info().name, Some("Handler.conn"));
     assert_eq!(tl.info().declared_at, declared, "kept without a new site");
-    assert!(!tl.label("Other", None), "labelled once");
+    assert!(
+        !tl_core::__private::label(&tl, "Other", None),
+        "labelled once"
+    );
     assert_eq!(tl.info().name, Some("Handler.conn"));
 
     let site = std::panic::Location::caller();
     let relabelled: ThreadLocal<u8> = ThreadLocal::new();
-    assert!(relabelled.label("Field", Some(site)));
+    assert!(tl_core::__private::label(&relabelled, "Field", Some(site)));
     assert_eq!(relabelled.info().declared_at, site);
 
     let named: ThreadLocal<u8> = ThreadLocal::new().named("given");
     assert!(
-        !named.label("ignored", Some(site)),
+        !tl_core::__private::label(&named, "ignored", Some(site)),
         "a `named` key counts as labelled"
     );
     assert_eq!(named.info().name, Some("given"));

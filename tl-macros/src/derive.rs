@@ -8,7 +8,7 @@
 //!     fn __thread_local_scoped_guards(&self) -> impl Sized {
 //!         let guard_0 = {
 //!             let key: &ThreadLocal<_> = &self.current_user;
-//!             ThreadLocal::label(key, "OrderService.current_user", Some(here()));
+//!             ::tl_core::__private::label(key, "OrderService.current_user", Some(here()));
 //!             guard(key)
 //!         };
 //!         let guard_1 = { /* the same for `conn` */ };
@@ -56,7 +56,7 @@ pub(crate) fn expand(input: &DeriveInput, fields: &[ScopedField<'_>]) -> TokenSt
         quote! {
             let #var = {
                 let #key: &::tl_core::__private::ThreadLocal<_> = &self.#member;
-                ::tl_core::__private::ThreadLocal::label(
+                ::tl_core::__private::label(
                     #key,
                     #name,
                     ::core::option::Option::Some(#here),
@@ -92,7 +92,7 @@ fn carried(service: &syn::Ident, fields: &[ScopedField<'_>]) -> TokenStream {
         quote! {
             ({
                 let #key: &::tl_core::__private::ThreadLocal<_> = &self.#member;
-                ::tl_core::__private::ThreadLocal::label(
+                ::tl_core::__private::label(
                     #key,
                     #name,
                     ::core::option::Option::Some(#here),

@@ -11,7 +11,7 @@
 //!         let key: &::tl_core::__private::ThreadLocal<_> = &CURRENT_USER;
 //!         if !__TL_LABELLED.load(Relaxed) {
 //!             __TL_LABELLED.store(true, Relaxed);
-//!             ::tl_core::__private::ThreadLocal::label(key, "CURRENT_USER", None);
+//!             ::tl_core::__private::label(key, "CURRENT_USER", None);
 //!         }
 //!         ::tl_core::__private::guard(key)
 //!     };
@@ -325,7 +325,7 @@ fn typed_key(make: &TokenStream, reference: &TokenStream, name: Option<&str>) ->
         let label = quote! {
             if !__TL_LABELLED.load(::core::sync::atomic::Ordering::Relaxed) {
                 __TL_LABELLED.store(true, ::core::sync::atomic::Ordering::Relaxed);
-                ::tl_core::__private::ThreadLocal::label(#key, #name, ::core::option::Option::None);
+                ::tl_core::__private::label(#key, #name, ::core::option::Option::None);
             }
         };
         (flag, label)

@@ -196,7 +196,7 @@
 //!         let key: &::tl_core::__private::ThreadLocal<_> = &REQUEST_ID;
 //!         if !__TL_LABELLED.load(Relaxed) {
 //!             __TL_LABELLED.store(true, Relaxed);
-//!             ::tl_core::__private::ThreadLocal::label(key, "REQUEST_ID", None);
+//!             ::tl_core::__private::label(key, "REQUEST_ID", None);
 //!         }
 //!         ::tl_core::__private::guard(key)
 //!     };

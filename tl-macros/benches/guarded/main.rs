@@ -55,9 +55,9 @@ fn handler_hand_written(request: u64) -> u64 {
 #[inline(never)]
 fn handler_hand_labelled(request: u64) -> u64 {
     let _task = TaskScope::enter("handler_hand_labelled");
-    USER.label("USER", None);
+    tl_core::__private::label(&USER, "USER", None);
     let _user = USER.guard();
-    CONN.label("CONN", None);
+    tl_core::__private::label(&CONN, "CONN", None);
     let _conn = CONN.guard();
     USER.set(request);
     CONN.set(request + 1);
@@ -94,9 +94,9 @@ impl Service {
     #[inline(never)]
     fn handle_hand_labelled(&self, request: u64) -> u64 {
         let _task = TaskScope::enter("handle_hand_labelled");
-        self.user.label("Service.user", Some(Location::caller()));
+        tl_core::__private::label(&self.user, "Service.user", Some(Location::caller()));
         let _user = self.user.guard();
-        self.conn.label("Service.conn", Some(Location::caller()));
+        tl_core::__private::label(&self.conn, "Service.conn", Some(Location::caller()));
         let _conn = self.conn.guard();
         self.user.set(request);
         self.conn.set(request + 1);
