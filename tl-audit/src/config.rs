@@ -181,7 +181,8 @@ impl AuditorBuilder {
 
     /// How long a value may outlive its key before it is reported as
     /// stranded (at most 24 h). A thread that is merely busy drops such a
-    /// value at its next thread-local access; an idle pooled thread never does.
+    /// value at its next bind, unbind, scope or task start; an idle pooled
+    /// thread never does.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self

@@ -10,7 +10,8 @@
 //! # What it finds
 //! - **Stranded** values: a `ThreadLocal` was dropped, but a live thread still
 //!   holds its value past the grace period. A busy thread drops such a value
-//!   at its next thread-local access; an idle pooled thread never does.
+//!   at its next bind, unbind, scope or task start; an idle pooled thread
+//!   never does.
 //!   Found by scans of the [registry](tl_core::registry), reported once per
 //!   value.
 //! - **Unreleased** values: a task-scoped value left bound on its thread

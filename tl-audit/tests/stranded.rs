@@ -10,7 +10,8 @@ use tl_audit::{Auditor, FieldValue, FindingKind, LEAK_PREFIX, Mode};
 use tl_core::ThreadLocal;
 use tracing::Level;
 
-/// Any thread-local access makes a thread reclaim dead keys' values.
+/// Any bind (or unbind, scope or task start) makes a thread reclaim dead
+/// keys' values.
 static TOUCH: ThreadLocal<u8> = ThreadLocal::new();
 
 fn auditor(grace: Duration) -> Auditor {
@@ -96,8 +97,8 @@ fn idle_pooled_thread_holding_a_dead_keys_value_is_reported_once() {
             .unwrap();
         assert_eq!((k.holders, k.stale_holders, k.findings.stranded), (1, 1, 1));
 
-        // The thread wakes up and touches any thread-local: the value goes.
-        worker.run(|| TOUCH.with(|_| ()));
+        // The thread wakes up and binds any thread-local: the value goes.
+        worker.run(|| TOUCH.set(1));
         assert_eq!(auditor.scan_now().unwrap().stats.stale, 0);
         worker.stop();
 
@@ -122,7 +123,7 @@ fn grace_period_is_measured_against_snapshot_time() {
         let scan = auditor.scan_now().unwrap();
         assert!(scan.findings.is_empty());
         assert_eq!(scan.stats.stale, 1, "seen, but within the grace period");
-        worker.run(|| TOUCH.with(|_| ()));
+        worker.run(|| TOUCH.set(1));
         worker.stop();
         assert!(auditor.finish().unwrap().is_clean());
         assert!(layer.is_empty());

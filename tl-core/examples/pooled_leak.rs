@@ -180,7 +180,8 @@ fn run(title: &str, fixed: bool) -> usize {
     let stranded =
         print_registry("after the reload (the old service's key is dead; the workers are idle):");
 
-    // The next task on each worker touches its map and drops the stale values.
+    // The next task on each worker (one that lists what is bound, as a task
+    // start or any bind would) drops the stale values.
     pool.on_each(|_| {
         let _ = tl_core::checkpoint::bound();
     });

@@ -70,7 +70,7 @@ pub fn bound() -> Vec<Leftover> {
 fn collect(since: Option<u64>) -> Vec<Leftover> {
     let mut to_reveal = Vec::new();
     let mut found = map::with(|map| {
-        // Reclaim values of dead keys first, as any access would.
+        // Reclaim values of dead keys first, as a bind would.
         map.reclaim_dead();
         let mut found = Vec::new();
         for header in map.entries() {
@@ -319,6 +319,12 @@ impl TaskScope {
     pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
         map::with(|map| {
             let tasks = &map.tasks;
+            if tasks.depth.get() == 0 {
+                // A task start is a boundary where a pooled thread drops
+                // dead keys' values (reads do not sweep). Before the task's
+                // state changes: the drops run user code.
+                map.reclaim_dead();
+            }
             let depth = tasks.depth.get();
             tasks.depth.set(depth + 1);
             let seq = map.seq();

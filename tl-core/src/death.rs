@@ -3,8 +3,8 @@
 //! Java learns that a `ThreadLocal` died only when the garbage collector gets
 //! around to it; here the handle's `drop` is the death, so every subscriber
 //! gets a notice at that moment, with how many values other threads still
-//! hold for the key. Those values are then reclaimed by their threads on their
-//! next thread-local access; an auditor that sees them still bound after a
+//! hold for the key. Those values are then reclaimed by their threads at their
+//! next bind, unbind, scope or task start; an auditor that sees them still bound after a
 //! grace period (an idle pooled thread) has found a stranded value.
 
 use std::collections::VecDeque;
@@ -41,7 +41,7 @@ pub struct DeathNotice {
     /// When its handle was dropped.
     pub died_at: Instant,
     /// How many other threads held an entry for it at that moment (bound or
-    /// not); each reclaims it at its next thread-local access.
+    /// not); each reclaims it at its next bind, unbind, scope or task start.
     pub remote_entries: usize,
 }
 

@@ -50,7 +50,9 @@
 //!   service kills its key now, not at the next garbage collection. The
 //!   dropping thread's value is dropped at once; every other thread holding a
 //!   value is told through a cheap epoch check and drops it (on its own
-//!   thread, since values need not be `Send`) at its next thread-local access.
+//!   thread, since values need not be `Send`) at its next bind (`set`, or an
+//!   initializer's), unbind, scope, guard or task start. Reads (`get`,
+//!   `with`) do not look, so that they cost no more than a lookup.
 //! - Every value is visible to an auditor: [`registry`] snapshots any live
 //!   thread's entries without stopping it, [`death`] streams key deaths, and
 //!   [`checkpoint`] tells what a task left behind. tl-core itself never logs;

@@ -23,8 +23,8 @@ use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom, fence};
 /// Usable as a `static` (every constructor is `const`, and the underlying key
 /// is created on first use) or as an ordinary field: dropping a non-static
 /// `ThreadLocal` kills its key, and every thread's value for it is dropped on
-/// that thread at its next thread-local access, or at once on the dropping
-/// thread. The values a thread still holds for a dead key are what the audit
+/// that thread at its next bind, unbind, scope or task start (reads do not
+/// look), or at once on the dropping thread. The values a thread still holds for a dead key are what the audit
 /// registry reports as stale.
 ///
 /// Values need not be `Send` (an `Rc` or `RefCell` works); they are only ever
@@ -421,7 +421,7 @@ impl<T: 'static> ThreadLocal<T> {
             return false;
         };
         map::with(|map| {
-            map.find(id).is_some_and(|header| {
+            map.find_no_sweep(id).is_some_and(|header| {
                 // SAFETY: linked entries are live.
                 unsafe { header.as_ref() }.is_set()
             })
@@ -444,7 +444,7 @@ impl<T: 'static> ThreadLocal<T> {
         let id = self.id.load(Ordering::Acquire);
         // SAFETY: the id is this handle's (or 0, which finds nothing), whose
         // values are `T`; the handle keeps the key alive during the clone.
-        if let Some(entry) = map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+        if let Some(entry) = map::with(|map| unsafe { ops::find_for_read::<T>(map, id) }) {
             match entry.clone_out() {
                 Ok(Some(value)) => return Some(value),
                 Ok(None) => {}
@@ -515,7 +515,7 @@ impl<T: 'static> ThreadLocal<T> {
         };
         // SAFETY: the id is this handle's, whose values are `T`; the handle
         // keeps the key, hence the entry, alive while `f` runs.
-        let entry = map::with(|map| unsafe { ops::find::<T>(map, id) });
+        let entry = map::with(|map| unsafe { ops::find_for_read::<T>(map, id) });
         let entry = match entry {
             Some(entry) if entry.header().is_set() => Some(entry),
             _ => self.initialize(id, site).unwrap_or(None),
@@ -666,7 +666,7 @@ impl<T: 'static> ThreadLocal<T> {
         let id = self.id.load(Ordering::Acquire);
         // SAFETY: the id is this handle's (or 0, which finds nothing), whose
         // values are `T`; the handle keeps the key alive while borrowed.
-        match map::with(|map| unsafe { ops::find::<T>(map, id) }) {
+        match map::with(|map| unsafe { ops::find_for_read::<T>(map, id) }) {
             Some(entry) => entry.borrow(),
             None => Ok(None),
         }
@@ -755,7 +755,7 @@ impl<T: 'static> Drop for ThreadLocal<T> {
             fence(Ordering::SeqCst);
         }
         // This thread's own value goes now; other threads reclaim theirs at
-        // their next access, told by the death epoch.
+        // their next bind, unbind, scope or task start, told by the death epoch.
         let own = map::with(|map| map.unlink(key.id));
         // References: this handle, our own entry, and everyone else's.
         let others = key.holder_count() - 1 - usize::from(own.is_some());

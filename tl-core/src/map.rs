@@ -9,8 +9,9 @@
 //!
 //! Key death: dropping a `ThreadLocal` marks its key dead, reclaims the calling
 //! thread's own value at once, and, if other threads hold values for it, bumps
-//! [`DEATH_EPOCH`]. Every map access compares the epoch with the one it last
-//! saw (one relaxed-cost load) and, when it moved, sweeps its table for entries
+//! [`DEATH_EPOCH`]. Every access that changes the thread's bindings (a bind,
+//! an unbind, a scope or guard, a task start) compares the epoch with the one
+//! it last saw (one relaxed-cost load) and, when it moved, sweeps its table for entries
 //! of dead keys and drops their values on this thread, which is the only
 //! thread allowed to drop them (values need not be `Send`).
 //!
@@ -144,7 +145,7 @@ pub(crate) fn exit_thread() {
     with(LocalMap::destroy);
 }
 
-/// Tells every thread to sweep for dead keys on its next access.
+/// Tells every thread to sweep for dead keys at its next sweeping access.
 pub(crate) fn announce_death() {
     DEATH_EPOCH.fetch_add(1, Ordering::Release);
 }
@@ -321,7 +322,7 @@ impl LocalMap {
         new
     }
 
-    /// Makes the next access sweep, whether or not another key dies.
+    /// Makes the next sweeping access sweep, whether or not another key dies.
     fn sweep_again(&self) {
         self.seen_epoch.set(self.seen_epoch.get().wrapping_sub(1));
     }
@@ -331,7 +332,7 @@ impl LocalMap {
     #[inline(never)]
     fn sweep(&self) {
         // Record the epoch before scanning: a key that dies during the scan
-        // bumps it again, and the next access sweeps again.
+        // bumps it again, and the next sweeping access sweeps again.
         self.seen_epoch.set(DEATH_EPOCH.load(Ordering::Acquire));
         if self.len.get() == 0 {
             return;

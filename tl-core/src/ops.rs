@@ -36,6 +36,24 @@ pub(crate) unsafe fn find<'a, T: 'static>(map: &LocalMap, id: u64) -> Option<&'a
         .map(|header| unsafe { Entry::from_header(header) })
 }
 
+/// [`find`] without first reclaiming dead keys' values: the read path
+/// (`get`, `with`, `with_mut`, `is_set`), which so pays no death-epoch
+/// check. Reads never reach a dead key's entry (ids are never reused), and
+/// the sweep runs where a thread changes its bindings: `set`, `remove`,
+/// scopes, guards and the start of a task.
+///
+/// # Safety
+/// As for [`find`].
+#[inline]
+pub(crate) unsafe fn find_for_read<'a, T: 'static>(
+    map: &LocalMap,
+    id: u64,
+) -> Option<&'a Entry<T>> {
+    // SAFETY: entries found under `id` hold a `T`; lifetime per the caller.
+    map.find_no_sweep(id)
+        .map(|header| unsafe { Entry::from_header(header) })
+}
+
 #[inline]
 pub(crate) fn bind_meta<T>(
     map: &LocalMap,

@@ -103,8 +103,9 @@ struct Slot {
     handle: Arc<ThreadLocal<Tracked>>,
     generation: u64,
     init: Option<u64>,
-    /// The key exists (`id` was created): every access to it reclaims dead
-    /// keys' values on the accessing thread.
+    /// The key exists (`id` was created): every write to it (and a read
+    /// that runs its initializer) reclaims dead keys' values on the
+    /// accessing thread.
     created: bool,
 }
 
@@ -170,22 +171,32 @@ impl Harness {
     }
 
     /// Runs `f` with the key's handle on worker `thread`, then applies the
-    /// sweep rule: an access to a created key reclaims dead keys' values.
+    /// sweep rule: a write to a created key (`sweeps`: a set, a remove, a
+    /// scope, a guard, or a read that runs the initializer) reclaims dead
+    /// keys' values; a plain read does not.
     fn on<R: Send + 'static>(
         &mut self,
         thread: usize,
         key: usize,
         creates: bool,
+        sweeps: bool,
         f: impl FnOnce(&ThreadLocal<Tracked>) -> R + Send + 'static,
     ) -> Option<(R, u64, Option<u64>)> {
         let slot = self.slots[key].as_mut()?;
         let handle = slot.handle.clone();
         let r = self.workers[thread].run(move || f(&handle));
         slot.created |= creates;
-        if slot.created {
+        if slot.created && sweeps {
             self.models[thread].pending.clear();
         }
         Some((r, slot.generation, slot.init))
+    }
+
+    /// Whether the model has a value bound for `key` on `thread`.
+    fn is_bound(&self, thread: usize, key: usize) -> bool {
+        self.slots[key]
+            .as_ref()
+            .is_some_and(|slot| self.models[thread].bound.contains_key(&slot.generation))
     }
 
     fn apply(&mut self, op: &Op) {
@@ -193,9 +204,9 @@ impl Harness {
             Op::Set { thread, key, val } => {
                 let value = self.tracker.make(val);
                 let new_id = value.id;
-                let Some((old, generation, _)) =
-                    self.on(thread, key, true, move |tl| seen(tl.set(value).as_ref()))
-                else {
+                let Some((old, generation, _)) = self.on(thread, key, true, true, move |tl| {
+                    seen(tl.set(value).as_ref())
+                }) else {
                     return;
                 };
                 let expected = self.models[thread].bound.insert(generation, (new_id, val));
@@ -203,17 +214,21 @@ impl Harness {
             }
             Op::Get { thread, key } => {
                 let creates = self.init_of(key).is_some();
-                let Some(((got, bound), generation, init)) = self.on(thread, key, creates, |tl| {
-                    (tl.get().map(|v| v.val), tl.with(seen))
-                }) else {
+                let sweeps = creates && !self.is_bound(thread, key);
+                let Some(((got, bound), generation, init)) =
+                    self.on(thread, key, creates, sweeps, |tl| {
+                        (tl.get().map(|v| v.val), tl.with(seen))
+                    })
+                else {
                     return;
                 };
                 self.check_read(thread, generation, init, got.map(|v| (0, v)), bound);
             }
             Op::With { thread, key } => {
                 let creates = self.init_of(key).is_some();
+                let sweeps = creates && !self.is_bound(thread, key);
                 let Some((bound, generation, init)) =
-                    self.on(thread, key, creates, |tl| tl.with(seen))
+                    self.on(thread, key, creates, sweeps, |tl| tl.with(seen))
                 else {
                     return;
                 };
@@ -221,15 +236,18 @@ impl Harness {
             }
             Op::WithMut { thread, key, val } => {
                 let creates = self.init_of(key).is_some();
-                let Some((bound, generation, init)) = self.on(thread, key, creates, move |tl| {
-                    tl.with_mut(|v| {
-                        v.map(|v| {
-                            let before = (v.id, v.val);
-                            v.val = val;
-                            before
+                let sweeps = creates && !self.is_bound(thread, key);
+                let Some((bound, generation, init)) =
+                    self.on(thread, key, creates, sweeps, move |tl| {
+                        tl.with_mut(|v| {
+                            v.map(|v| {
+                                let before = (v.id, v.val);
+                                v.val = val;
+                                before
+                            })
                         })
                     })
-                }) else {
+                else {
                     return;
                 };
                 self.check_read(thread, generation, init, bound, bound);
@@ -239,16 +257,17 @@ impl Harness {
             }
             Op::Remove { thread, key } => {
                 let created = self.slots[key].as_ref().is_some_and(|s| s.created);
-                let Some((removed, generation, _)) =
-                    self.on(thread, key, created, |tl| seen(tl.remove().as_ref()))
-                else {
+                let Some((removed, generation, _)) = self.on(thread, key, created, created, |tl| {
+                    seen(tl.remove().as_ref())
+                }) else {
                     return;
                 };
                 assert_eq!(removed, self.models[thread].bound.remove(&generation));
             }
             Op::IsSet { thread, key } => {
                 let created = self.slots[key].as_ref().is_some_and(|s| s.created);
-                let Some((is_set, generation, _)) = self.on(thread, key, created, |tl| tl.is_set())
+                let Some((is_set, generation, _)) =
+                    self.on(thread, key, created, false, |tl| tl.is_set())
                 else {
                     return;
                 };
@@ -258,7 +277,7 @@ impl Harness {
                 let value = self.tracker.make(val);
                 let new_id = value.id;
                 let Some(((inside, after), generation, _)) =
-                    self.on(thread, key, true, move |tl| {
+                    self.on(thread, key, true, true, move |tl| {
                         let scope = tl.scope(value);
                         let inside = tl.with(seen);
                         drop(scope);
@@ -284,7 +303,7 @@ impl Harness {
             } => {
                 let value = self.tracker.make(val);
                 let Some(((removed, replaced, after), generation, _)) =
-                    self.on(thread, key, true, move |tl| {
+                    self.on(thread, key, true, true, move |tl| {
                         let guard = tl.guard();
                         let removed = if remove_first {
                             seen(tl.remove().as_ref())

@@ -171,7 +171,13 @@ fn drop_sets_other_keys() {
         holder.run(move || drop(tl.set(setter(6))));
     }
     drop(tl);
-    let seen = holder.run(|| (DROP_TARGET.get(), DROP_TARGET_2.get()));
+    let seen = holder.run(|| {
+        // A write sweeps (a read would not).
+        static SWEEP: ThreadLocal<()> = ThreadLocal::new();
+        SWEEP.set(());
+        SWEEP.remove();
+        (DROP_TARGET.get(), DROP_TARGET_2.get())
+    });
     assert_eq!(seen, (Some(6), Some(vec![6])), "sweep");
 
     // Thread exit: the sets find the map destroyed and drop their arguments.
