@@ -747,13 +747,18 @@ impl<T: 'static> Drop for ThreadLocal<T> {
         // SAFETY: the handle owned this reference; nothing else will release it.
         let key = unsafe { KeyRef::from_raw(key) };
         key.kill();
-        // An inheritance in flight (it holds a pin) may be turning its pin
-        // into a holder on another thread right now: the fence pairs with
-        // the installer's, so either it sees the key dead, or the holder
-        // count read below sees it and the death is announced.
-        if key.pin_count() > 1 {
-            fence(Ordering::SeqCst);
-        }
+        // An inheritance in flight may be turning its pin into a holder on
+        // another thread right now: the fence pairs with the installer's, so
+        // either it sees the key dead, or the holder count read below sees
+        // it and the death is announced (and `exclusive` below is not taken
+        // while the child's entry holds the key). Unconditional: the pin was
+        // taken by `inherit::capture` on the parent, through the parent's
+        // entry, not this handle, so nothing orders it before this drop and a
+        // `pin_count() > 1` test here can read a stale 1. The loom model
+        // `inheritance_races_key_death_on_another_thread` found both results
+        // of skipping it: a child's value stranded, and the key block freed
+        // under the child's entry. One fence per key death is cheap.
+        fence(Ordering::SeqCst);
         // This thread's own value goes now; other threads reclaim theirs at
         // their next bind, unbind, scope or task start, told by the death epoch.
         let own = map::with(|map| map.unlink(key.id));

@@ -1,13 +1,14 @@
 //! Loom models of tl-core's cross-thread protocols: the registry snapshot
-//! against its owner's binds, key death against binds and scans, and thread
-//! exit against scans. Run with `RUSTFLAGS="--cfg loom"` (see `.ci/loom.sh`);
-//! `LOOM_MAX_PREEMPTIONS` bounds the exploration.
+//! against its owner's binds, key death against binds and scans, thread
+//! exit against scans, and inheritance against key death. Run with
+//! `RUSTFLAGS="--cfg loom"` (see `.ci/loom.sh`); `LOOM_MAX_PREEMPTIONS` bounds
+//! the exploration.
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use tl_core::{ThreadLocal, registry};
+use tl_core::{ThreadLocal, inherit, registry};
 
 /// Spawns a model thread that ends with tl-core's exit teardown, which loom
 /// cannot run from a thread-local destructor.
@@ -42,10 +43,12 @@ fn scan() -> usize {
         .sum()
 }
 
-/// Executions explored, printed so a run shows how much loom checked.
-static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
+/// Runs `f` under loom and prints the executions explored, so a run shows
+/// how much loom checked. The count is per model (the test harness runs
+/// models in parallel, so a shared static would mix their counts).
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
@@ -53,14 +56,18 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     // A bind or a scan is a few dozen atomic operations; the default bound of
     // 1,000 branches is meant for single data structures.
     builder.max_branches = 20_000;
-    EXECUTIONS.store(0, std::sync::atomic::Ordering::Relaxed);
+    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&executions);
+    let started = std::time::Instant::now();
     builder.check(move || {
-        EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
         f();
     });
     println!(
-        "explored {} executions",
-        EXECUTIONS.load(std::sync::atomic::Ordering::Relaxed)
+        "{}: explored {} executions in {:.1?}",
+        std::thread::current().name().unwrap_or("model"),
+        executions.load(Ordering::Relaxed),
+        started.elapsed(),
     );
 }
 
@@ -130,4 +137,119 @@ fn thread_exits_while_scanned() {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         assert_eq!(scan(), 0);
     });
+}
+
+/// An inheritable value: the parent's counts its drops in one counter, the
+/// child copies that `child_value` makes count theirs in another.
+struct Lineage {
+    #[expect(dead_code, reason = "held for its `Drop`, never read")]
+    own: Counted,
+    made: Arc<AtomicUsize>,
+    child_drops: Arc<AtomicUsize>,
+}
+
+impl Lineage {
+    /// The key's `child_value`: counts the copies it makes.
+    fn child(parent: &Self) -> Self {
+        parent.made.fetch_add(1, Ordering::SeqCst);
+        Self {
+            own: Counted(Arc::clone(&parent.child_drops)),
+            made: Arc::clone(&parent.made),
+            child_drops: Arc::clone(&parent.child_drops),
+        }
+    }
+}
+
+/// Drops one of a key's two handles and counts it: a thread that reads
+/// `released == 2` knows both drops, hence the key's death, happened before.
+fn let_go(key: Arc<ThreadLocal<Lineage>>, released: &AtomicUsize) {
+    drop(key);
+    released.fetch_add(1, Ordering::AcqRel);
+}
+
+/// A parent binds an inheritable value, captures it and spawns a child that
+/// installs it, while the key's last handle is dropped: on `main`, or on the
+/// parent, whichever lets go last. With `release_first`, the parent lets go
+/// of its handle before capturing, so nothing orders the capture (a pin
+/// taken on the parent) with the handle's drop on `main`: the death may race
+/// the child's install with no happens-before to the pin at all.
+///
+/// Checked: every value is dropped exactly once (the child's copy by the
+/// installer, a sweep, or the child's exit), and a child that knows the key
+/// is dead (the handle's drop happened before) holds no value of it after
+/// its next access to any thread-local: either the installer saw the key
+/// dead, or the death was announced to the child.
+fn inheritance_races_key_death(release_first: bool) {
+    model(move || {
+        let parent_drops = Arc::new(AtomicUsize::new(0));
+        let made = Arc::new(AtomicUsize::new(0));
+        let child_drops = Arc::new(AtomicUsize::new(0));
+        let released = Arc::new(AtomicUsize::new(0));
+        let key = Arc::new(ThreadLocal::new().inheritable_with(Lineage::child));
+        let parent = {
+            let key = Arc::clone(&key);
+            let (parent_drops, made) = (Arc::clone(&parent_drops), Arc::clone(&made));
+            let (child_drops, released) = (Arc::clone(&child_drops), Arc::clone(&released));
+            // Not `spawn`: the parent models its own exit, then hands `main`
+            // the child's join handle.
+            thread::spawn(move || {
+                key.set(Lineage {
+                    own: Counted(parent_drops),
+                    made: Arc::clone(&made),
+                    child_drops: Arc::clone(&child_drops),
+                });
+                let key = if release_first {
+                    let_go(key, &released);
+                    None
+                } else {
+                    Some(key)
+                };
+                let inherited = inherit::capture();
+                let child = {
+                    let released = Arc::clone(&released);
+                    spawn(move || {
+                        inherited.install();
+                        if released.load(Ordering::Acquire) == 2 {
+                            // Any access sweeps what an announced death left.
+                            ThreadLocal::<u8>::new().get();
+                            assert_eq!(
+                                child_drops.load(Ordering::SeqCst),
+                                made.load(Ordering::SeqCst),
+                                "the child kept a value of a dead key past an access",
+                            );
+                        }
+                    })
+                };
+                if let Some(key) = key {
+                    let_go(key, &released);
+                }
+                tl_core::__private::loom_thread_exit();
+                child
+            })
+        };
+        let_go(key, &released);
+        let child = parent.join().unwrap();
+        child.join().unwrap();
+        assert_eq!(parent_drops.load(Ordering::SeqCst), 1);
+        assert!(made.load(Ordering::SeqCst) <= 1);
+        assert_eq!(
+            child_drops.load(Ordering::SeqCst),
+            made.load(Ordering::SeqCst)
+        );
+    });
+}
+
+/// (d) Inheritance against key death, the key's last handle dropped on a
+/// thread that never saw the capture: nothing orders the parent's pin with
+/// the dropping thread's reads.
+#[test]
+fn inheritance_races_key_death_on_another_thread() {
+    inheritance_races_key_death(true);
+}
+
+/// (e) The same, the parent capturing before it lets go of its handle, so the
+/// capture happens before the key's death whichever thread drops last.
+#[test]
+fn inheritance_races_key_death_after_capture() {
+    inheritance_races_key_death(false);
 }
