@@ -210,12 +210,12 @@ fn inheritance_races_key_death(release_first: bool) {
                     spawn(move || {
                         inherited.install();
                         if released.load(Ordering::Acquire) == 2 {
-                            // Any access sweeps what an announced death left.
-                            ThreadLocal::<u8>::new().get();
+                            // A bind sweeps what an announced death left.
+                            ThreadLocal::<u8>::new().set(0);
                             assert_eq!(
                                 child_drops.load(Ordering::SeqCst),
                                 made.load(Ordering::SeqCst),
-                                "the child kept a value of a dead key past an access",
+                                "the child kept a value of a dead key past a bind",
                             );
                         }
                     })
