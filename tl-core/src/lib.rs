@@ -200,6 +200,7 @@
 // - guard: `Scope` and `Guard`, and binds through shields
 // - checkpoint: task scopes, leftovers and the overwrite check
 // - death: death notices
+// - lazykey: a handle's key, created on first use and killed on drop
 // - ops: typed operations on the current thread's entry (set, remove, find)
 // - inherit: inheritable values: capture and install
 // - local: the `ThreadLocal` handle
@@ -215,6 +216,7 @@ mod guard;
 mod key;
 mod keybox;
 mod keyref;
+mod lazykey;
 mod local;
 mod map;
 mod ops;

@@ -1,21 +1,23 @@
-//! [`ThreadLocal`]: the handle users declare.
+//! [`ThreadLocal`]: the handle users declare, and its accessors. Its
+//! `const` constructors and builder methods are in `builder`; its key, created
+//! on first use and killed on drop, in `crate::lazykey`.
+
+mod builder;
 
 use core::fmt;
 use core::marker::PhantomData;
 use core::panic::Location;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
-use crate::death;
 use crate::entry::{BindMeta, Entry};
 use crate::error::{AccessError, SetError};
 use crate::guard::{Guard, Scope};
-use crate::inherit;
-use crate::key::{KeyInfo, KeyShared, Policy};
-use crate::keybox::{Hooks, InheritHooks, KeyBox, KeySpec};
+use crate::key::{KeyInfo, KeyShared};
+use crate::keybox::{KeyBox, KeySpec};
 use crate::keyref::KeyRef;
+use crate::lazykey::LazyKey;
 use crate::map;
 use crate::ops;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom, fence};
 
 /// A thread-local variable with Java's semantics: each thread sees its own
 /// value, bound with [`set`](Self::set) and unbound with [`remove`](Self::remove).
@@ -42,10 +44,8 @@ use crate::sync::{AtomicPtr, AtomicU64, Ordering, const_unless_loom, fence};
 /// assert!(!CURRENT_USER.is_set());
 /// ```
 pub struct ThreadLocal<T: 'static> {
-    /// The key's id once created; 0 before.
-    id: AtomicU64,
-    /// One owned key reference once created (published before `id`).
-    key: AtomicPtr<KeyShared>,
+    /// Created on first use; its drop is the key's death.
+    key: LazyKey,
     spec: KeySpec<T>,
     init: Init<T>,
     _marker: PhantomData<fn() -> T>,
@@ -71,217 +71,40 @@ impl<T> Init<T> {
     }
 }
 
-// === impl ThreadLocal: construction ===
-
-impl<T: 'static> ThreadLocal<T> {
-    const_unless_loom! {
-        fn from_parts(declared_at: &'static Location<'static>, init: Init<T>) -> Self {
-            Self {
-                id: AtomicU64::new(0),
-                key: AtomicPtr::new(ptr::null_mut()),
-                spec: KeySpec {
-                    name: None,
-                    declared_at,
-                    policy: Policy::TaskScoped,
-                    hooks: Hooks::NONE,
-                },
-                init,
-                _marker: PhantomData,
-            }
-        }
-    }
-
-    const_unless_loom! {
-        /// A thread-local with no initial value: [`get`](Self::get) returns `None`
-        /// until the thread binds one. Records the caller as the declaration site.
-        #[track_caller]
-        #[must_use]
-        pub fn new() -> Self {
-            Self::from_parts(Location::caller(), Init::None)
-        }
-    }
-
-    const_unless_loom! {
-        /// A thread-local whose first read on each thread (and the first read
-        /// after each `remove`) binds `init()`: Java's `ThreadLocal.withInitial`.
-        ///
-        /// ```
-        /// use tl_core::ThreadLocal;
-        ///
-        /// static DEPTH: ThreadLocal<u32> = ThreadLocal::with_initial(|| 0);
-        ///
-        /// assert_eq!(DEPTH.get(), Some(0));
-        /// DEPTH.set(3);
-        /// assert_eq!(DEPTH.get(), Some(3));
-        /// DEPTH.remove();
-        /// assert_eq!(DEPTH.get(), Some(0));
-        /// ```
-        #[track_caller]
-        #[must_use]
-        pub fn with_initial(init: fn() -> T) -> Self {
-            Self::from_parts(Location::caller(), Init::Fn(init))
-        }
-    }
-
-    /// Like [`with_initial`](Self::with_initial), for an initializer that
-    /// captures state (not usable in a `static`).
-    #[track_caller]
-    #[must_use]
-    pub fn with_initial_fn(init: impl Fn() -> T + Send + Sync + 'static) -> Self {
-        Self::from_parts(Location::caller(), Init::Boxed(Box::new(init)))
-    }
-
-    /// Names the thread-local in reports (otherwise it is shown by type and
-    /// declaration site).
-    #[must_use]
-    pub const fn named(mut self, name: &'static str) -> Self {
-        self.spec.name = Some(name);
-        self
-    }
-
-    /// Declares a deliberate per-thread cache ([`Policy::PerThread`]): its
-    /// values live as long as their thread and are never reported as unreleased.
-    #[must_use]
-    pub const fn per_thread(self) -> Self {
-        self.policy(Policy::PerThread)
-    }
-
-    /// Sets the lifetime policy (the default is [`Policy::TaskScoped`]).
-    #[must_use]
-    pub const fn policy(mut self, policy: Policy) -> Self {
-        self.spec.policy = policy;
-        self
-    }
-
-    /// Reports `size_of::<T>() + heap_size(value)` as a value's retained
-    /// bytes, instead of `size_of::<T>()` alone. Computed on the owning thread
-    /// at each bind and after each `with_mut`.
-    ///
-    /// ```
-    /// use tl_core::ThreadLocal;
-    ///
-    /// static BUFFER: ThreadLocal<Vec<u8>> = ThreadLocal::new().heap_size(|buf| buf.capacity());
-    /// ```
-    #[must_use]
-    pub const fn heap_size(mut self, heap_size: fn(&T) -> usize) -> Self {
-        self.spec.hooks.heap_size = Some(heap_size);
-        self
-    }
-
-    /// Lets reports made on the owning thread (values left behind when a task
-    /// ends) show the value with its `Debug` form. Off by default, because
-    /// thread-locals hold user ids, tokens and connections.
-    #[must_use]
-    pub const fn reveal_in_reports(mut self) -> Self
-    where
-        T: fmt::Debug,
-    {
-        self.spec.hooks.reveal = Some(<T as fmt::Debug>::fmt);
-        self
-    }
-
-    /// Makes values inheritable, like Java's `InheritableThreadLocal`: a
-    /// thread spawned with [`crate::thread::spawn`] (or any closure run after
-    /// [`crate::inherit::Inheritance::install`]) starts with a clone of the
-    /// parent's value.
-    #[must_use]
-    pub const fn inheritable(self) -> Self
-    where
-        T: Clone + Send,
-    {
-        self.inheritable_with(T::clone)
-    }
-
-    /// Like [`inheritable`](Self::inheritable), with the child's value computed
-    /// by `child_value` from the parent's (Java's `childValue`).
-    #[must_use]
-    pub const fn inheritable_with(mut self, child_value: fn(&T) -> T) -> Self
-    where
-        T: Send,
-    {
-        self.spec.hooks.inherit = Some(InheritHooks {
-            child_value,
-            package: inherit::package::<T>,
-        });
-        self
-    }
-}
-
-impl<T: 'static> Default for ThreadLocal<T> {
-    #[track_caller]
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 // === impl ThreadLocal: the key ===
 
 impl<T: 'static> ThreadLocal<T> {
+    /// Creates this handle's key (`LazyKey` publishes it once).
+    fn create_key(&self) -> NonNull<KeyShared> {
+        KeyBox::<T>::create(&self.spec)
+    }
+
     /// The key id, creating the key on first use.
     #[inline]
     fn key_id(&self) -> u64 {
-        let id = self.id.load(Ordering::Acquire);
-        if id != 0 { id } else { self.create_key() }
+        self.key.id(|| self.create_key())
     }
 
     /// The key id if the key exists; `None` means no thread ever bound a value.
     #[inline]
     fn existing_id(&self) -> Option<u64> {
-        let id = self.id.load(Ordering::Acquire);
-        (id != 0).then_some(id)
+        self.key.existing_id()
     }
 
-    #[cold]
-    #[inline(never)]
-    fn create_key(&self) -> u64 {
-        let ours = KeyBox::<T>::create(&self.spec);
-        let published = match self.key.compare_exchange(
-            ptr::null_mut(),
-            ours.as_ptr(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => ours,
-            Err(theirs) => {
-                // SAFETY: `ours` was never published; we own its only reference.
-                drop(unsafe { KeyRef::from_raw(ours) });
-                // SAFETY: a published key pointer is non-null.
-                unsafe { NonNull::new_unchecked(theirs) }
-            }
-        };
-        // SAFETY: the handle's reference keeps the published key alive.
-        let id = unsafe { published.as_ref() }.id;
-        self.id.store(id, Ordering::Release);
-        id
-    }
-
-    /// A new reference to the key (which must exist).
+    /// A new reference to the key, created if needed.
     fn key_ref(&self) -> KeyRef {
-        self.key_id();
-        // The pointer comes from the atomic, not from a reference: it carries
-        // the provenance the key block's eventual `Box::from_raw` needs.
-        let key =
-            NonNull::new(self.key.load(Ordering::Acquire)).expect("key published with its id");
-        // SAFETY: the handle holds a reference, so the key is live.
-        unsafe { KeyRef::clone_from_raw(key) }
+        self.key.key_ref(|| self.create_key())
     }
 
     /// The key, created if needed; the handle's reference keeps it alive.
     fn key(&self) -> &KeyShared {
-        self.key_id();
-        let key = self.key.load(Ordering::Acquire);
-        // SAFETY: `key_id` published the key before its id, and the handle
-        // holds a reference until it is dropped.
-        unsafe { key.as_ref() }.expect("key published with its id")
+        self.key.key(|| self.create_key())
     }
 
     /// The key's id and block, creating the key if needed; the handle's
     /// reference keeps the block live while the handle is.
     pub(crate) fn key_parts(&self) -> (u64, NonNull<KeyShared>) {
-        let id = self.key_id();
-        let key =
-            NonNull::new(self.key.load(Ordering::Acquire)).expect("key published with its id");
-        (id, key)
+        self.key.parts(|| self.create_key())
     }
 
     /// What binding `value` at `site` would record, except the sequence
@@ -323,9 +146,7 @@ impl<T: 'static> ThreadLocal<T> {
         name: &'static str,
         declared_at: Option<&'static Location<'static>>,
     ) -> bool {
-        let key = self.key.load(Ordering::Acquire);
-        // SAFETY: a published key is live while the handle is.
-        if unsafe { key.as_ref() }.is_some_and(KeyShared::is_labelled) {
+        if self.key.existing().is_some_and(KeyShared::is_labelled) {
             return false;
         }
         self.label_slow(name, declared_at)
@@ -441,7 +262,7 @@ impl<T: 'static> ThreadLocal<T> {
     {
         // No "key created yet?" branch: id 0 is never a key's, so its lookup
         // misses and falls to the slow path, which creates the key if needed.
-        let id = self.id.load(Ordering::Acquire);
+        let id = self.key.id_or_zero();
         // SAFETY: the id is this handle's (or 0, which finds nothing), whose
         // values are `T`; the handle keeps the key alive during the clone.
         if let Some(entry) = map::with(|map| unsafe { ops::find_for_read::<T>(map, id) }) {
@@ -663,7 +484,7 @@ impl<T: 'static> ThreadLocal<T> {
     #[inline(always)]
     fn borrow_bound(&self) -> Result<Option<crate::entry::Ref<'_, T>>, AccessError> {
         // Id 0 (no key yet) is never a key's, so its lookup just misses.
-        let id = self.id.load(Ordering::Acquire);
+        let id = self.key.id_or_zero();
         // SAFETY: the id is this handle's (or 0, which finds nothing), whose
         // values are `T`; the handle keeps the key alive while borrowed.
         match map::with(|map| unsafe { ops::find_for_read::<T>(map, id) }) {
@@ -734,52 +555,6 @@ impl<T: 'static> ThreadLocal<T> {
         drop(displaced);
         // SAFETY: the id is this handle's, whose values are `T`.
         Ok(map::with(|map| unsafe { ops::find::<T>(map, id) }))
-    }
-}
-
-// === impl ThreadLocal: key death ===
-
-impl<T: 'static> Drop for ThreadLocal<T> {
-    fn drop(&mut self) {
-        let Some(key) = NonNull::new(self.key.load(Ordering::Acquire)) else {
-            return;
-        };
-        // SAFETY: the handle owned this reference; nothing else will release it.
-        let key = unsafe { KeyRef::from_raw(key) };
-        key.kill();
-        // An inheritance in flight may be turning its pin into a holder on
-        // another thread right now: the fence pairs with the installer's, so
-        // either it sees the key dead, or the holder count read below sees
-        // it and the death is announced (and `exclusive` below is not taken
-        // while the child's entry holds the key). Unconditional: the pin was
-        // taken by `inherit::capture` on the parent, through the parent's
-        // entry, not this handle, so nothing orders it before this drop and a
-        // `pin_count() > 1` test here can read a stale 1. The loom model
-        // `inheritance_races_key_death_on_another_thread` found both results
-        // of skipping it: a child's value stranded, and the key block freed
-        // under the child's entry. One fence per key death is cheap.
-        fence(Ordering::SeqCst);
-        // This thread's own value goes now; other threads reclaim theirs at
-        // their next bind, unbind, scope or task start, told by the death epoch.
-        let own = map::with(|map| map.unlink(key.id));
-        // References: this handle, our own entry, and everyone else's.
-        let others = key.holder_count() - 1 - usize::from(own.is_some());
-        if others > 0 {
-            map::announce_death();
-        }
-        death::publish(&key, others);
-        // With no other holder and no pin, nothing can reach the key but this
-        // handle and its own entry (new references are only ever made from
-        // existing ones), so the last two releases need no atomic.
-        let exclusive = others == 0 && key.pin_count() == 1;
-        if let Some(entry) = own {
-            map::drop_entry(entry);
-        }
-        if exclusive {
-            key.free_exclusive();
-        } else {
-            drop(key);
-        }
     }
 }
 
