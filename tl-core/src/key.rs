@@ -161,6 +161,7 @@ pub(crate) struct KeyShared {
 impl KeyShared {
     /// A live key with a fresh id and one holder reference (the caller's),
     /// whose values `ops` handles.
+    #[inline]
     pub(crate) fn new(meta: KeyMeta, ops: &'static KeyOps) -> Self {
         Self {
             holders: AtomicUsize::new(1),
