@@ -16,10 +16,11 @@
 //!   which is `Sync`: `key_id`, `key`, `stamp`, `set_site`, `bytes` and
 //!   `set_seq`, and only while holding the owner's table lock (see
 //!   `registration::View`); the owner frees an entry only after unlinking it
-//!   under that lock. The owner-only flags (`local`, `cloning`) have no
-//!   accessor on `EntryShared`.
-//! - `local & BOUND` says whether `value` is initialized; `stamp & SET`
-//!   mirrors it for the auditor.
+//!   under that lock. The owner-only flags (`local`) have no accessor on
+//!   `EntryShared`.
+//! - `value` is initialized exactly when `local` has `VACANT` clear or `MUT`
+//!   set (see [`EntryHeader::is_set`]); `stamp & SET` mirrors it for the
+//!   auditor.
 
 use core::cell::{Cell, UnsafeCell};
 use core::marker::PhantomData;
@@ -44,21 +45,24 @@ pub(crate) mod stamp {
     pub(crate) const TIME_SHIFT: u32 = 8;
 
     /// `local`: one shared borrow (`with`, or a nested `get`).
-    pub(crate) const BORROW_ONE: u16 = 1;
+    pub(crate) const BORROW_ONE: u32 = 1;
     /// `local`: shared borrow count.
-    pub(crate) const BORROW_MASK: u16 = 0x0FFF;
+    pub(crate) const BORROW_MASK: u32 = 0x0FFF;
     /// `local`: a `Guard` on this thread protects a value bound outside it.
-    pub(crate) const SHIELDED: u16 = 1 << 12;
-    /// `local`: a value is bound and readable. Cleared while the value is
-    /// mutably borrowed, so readers test one bit.
-    pub(crate) const BOUND: u16 = 1 << 13;
-    /// `local`: the value is bound and mutably borrowed (`BOUND` is clear).
-    pub(crate) const MUT: u16 = 1 << 14;
+    pub(crate) const SHIELDED: u32 = 1 << 12;
+    /// `local`: no value can be read: none is bound, or it is mutably
+    /// borrowed. Set, not clear, for "unreadable", so that `get` checks it
+    /// and `CLONING` with one `test`.
+    pub(crate) const VACANT: u32 = 1 << 13;
+    /// `local`: the value is bound and mutably borrowed (`VACANT` is set too).
+    pub(crate) const MUT: u32 = 1 << 14;
     /// `local` bits that send `set` and `remove` off the fast path.
-    pub(crate) const SLOW: u16 = BORROW_MASK | SHIELDED | MUT;
+    pub(crate) const SLOW: u32 = BORROW_MASK | SHIELDED | MUT | CLONING;
     /// `local`: the entry's key reference was demoted to a pin (its thread is
     /// exiting), so freeing the entry releases a pin, not a holder.
-    pub(crate) const PINNED: u16 = 1 << 15;
+    pub(crate) const PINNED: u32 = 1 << 15;
+    /// `local`: `get` is cloning the value out.
+    pub(crate) const CLONING: u32 = 1 << 16;
 
     pub(crate) const fn time_ms(stamp: u64) -> u64 {
         stamp >> TIME_SHIFT
@@ -87,12 +91,8 @@ pub(crate) struct EntryShared {
     /// Retained bytes of the bound value (saturating): `size_of::<T>()` plus
     /// the key's heap size hook, if it has one.
     bytes: AtomicU32,
-    /// Owner-only: bound flag, borrow count and shield flag.
+    /// Owner-only: bound flag, borrow count, shield and cloning flags.
     local: OwnerFlags,
-    /// Owner-only: 1 while `get` clones the value. Kept apart from `local` and
-    /// written with constants, so back-to-back `get`s do not chain each
-    /// load of the borrow state on the previous `get`'s store of it.
-    cloning: OwnerFlags,
     /// The owning thread's set counter at the last bind (see `checkpoint`).
     set_seq: AtomicU64,
 }
@@ -114,23 +114,24 @@ const _: () = {
 const _: () = assert!(size_of::<EntryHeader>() == 48);
 
 /// A flag word that only the entry's owning thread reads and writes: a
-/// `Cell`, so that the compiler may drop the constant stores `get` makes
-/// around a trivial clone (relaxed atomics measured 0.15 ns slower per
-/// `get`). Private, with no accessor on [`EntryShared`].
-struct OwnerFlags(Cell<u16>);
+/// `Cell`, so that the compiler may drop the stores `get` makes around a
+/// trivial clone (setting `CLONING` and clearing it again; relaxed atomics
+/// measured 0.15 ns slower per `get`). Private, with no accessor on
+/// [`EntryShared`].
+struct OwnerFlags(Cell<u32>);
 
 impl OwnerFlags {
-    const fn new(flags: u16) -> Self {
+    const fn new(flags: u32) -> Self {
         Self(Cell::new(flags))
     }
 
     #[inline]
-    fn get(&self) -> u16 {
+    fn get(&self) -> u32 {
         self.0.get()
     }
 
     #[inline]
-    fn set(&self, flags: u16) {
+    fn set(&self, flags: u32) {
         self.0.set(flags);
     }
 }
@@ -194,13 +195,13 @@ impl EntryHeader {
     /// Whether a value is bound (others read `stamp & SET`).
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.local.get() & (stamp::BOUND | stamp::MUT) != 0
+        self.local.get() & (stamp::VACANT | stamp::MUT) != stamp::VACANT
     }
 
     /// Whether `set`/`remove` can take the fast path.
     #[inline]
     pub(crate) fn is_plain(&self) -> bool {
-        self.local.get() & stamp::SLOW == 0 && self.cloning.get() == 0
+        self.local.get() & stamp::SLOW == 0
     }
 
     /// The owner is the single writer, so load/store is enough.
@@ -223,7 +224,7 @@ impl EntryHeader {
 
     #[inline]
     pub(crate) fn is_borrowed(&self) -> bool {
-        self.local.get() & (stamp::BORROW_MASK | stamp::MUT) != 0 || self.cloning.get() != 0
+        self.local.get() & (stamp::BORROW_MASK | stamp::MUT | stamp::CLONING) != 0
     }
 
     #[inline]
@@ -253,8 +254,7 @@ impl EntryHeader {
                 stamp: AtomicU64::new(0),
                 set_site: AtomicPtr::new(core::ptr::null_mut()),
                 bytes: AtomicU32::new(0),
-                local: OwnerFlags::new(0),
-                cloning: OwnerFlags::new(0),
+                local: OwnerFlags::new(stamp::VACANT),
                 set_seq: AtomicU64::new(0),
             },
             _owner_only: PhantomData,
@@ -327,8 +327,7 @@ impl<T: 'static> Entry<T> {
                     stamp: AtomicU64::new(meta.stamp()),
                     set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
                     bytes: AtomicU32::new(0),
-                    local: OwnerFlags::new(stamp::BOUND),
-                    cloning: OwnerFlags::new(0),
+                    local: OwnerFlags::new(0),
                     set_seq: AtomicU64::new(meta.seq),
                 },
                 _owner_only: PhantomData,
@@ -384,14 +383,14 @@ impl<T: 'static> Entry<T> {
         let local = header.local.get();
         debug_assert!(!header.is_borrowed());
         // SAFETY: owner thread, no borrow outstanding (checked by the caller),
-        // and `BOUND` tells whether the slot is initialized.
+        // so (`MUT` clear) `VACANT` tells whether the slot is initialized.
         let old = unsafe {
             let slot = &mut *self.value.get();
-            let old = (local & stamp::BOUND != 0).then(|| slot.assume_init_read());
+            let old = (local & stamp::VACANT == 0).then(|| slot.assume_init_read());
             slot.write(value);
             old
         };
-        header.local.set(local | stamp::BOUND);
+        header.local.set(local & !stamp::VACANT);
         header.set_seq.store(meta.seq, Ordering::Relaxed);
         header
             .set_site
@@ -408,13 +407,13 @@ impl<T: 'static> Entry<T> {
     pub(crate) fn unbind(&self) -> Option<T> {
         let header = &self.header;
         let local = header.local.get();
-        if local & stamp::BOUND == 0 {
+        if local & stamp::VACANT != 0 {
             return None;
         }
         debug_assert!(!header.is_borrowed());
-        header.local.set(local & !stamp::BOUND);
+        header.local.set(local | stamp::VACANT);
         header.update_stamp(|s| s & !stamp::SET);
-        // SAFETY: `BOUND` was set, so the value is initialized; clearing it
+        // SAFETY: `VACANT` was clear, so the value is initialized; setting it
         // transfers ownership of the value to us.
         Some(unsafe { (*self.value.get()).assume_init_read() })
     }
@@ -431,7 +430,7 @@ impl<T: 'static> Entry<T> {
     #[inline]
     pub(crate) fn borrow(&self) -> Result<Option<Ref<'_, T>>, AccessError> {
         let local = self.header.local.get();
-        if local & stamp::BOUND == 0 {
+        if local & stamp::VACANT != 0 {
             return unbound_or_mut(local);
         }
         if local & stamp::BORROW_MASK == stamp::BORROW_MASK {
@@ -444,49 +443,62 @@ impl<T: 'static> Entry<T> {
     /// Clones the bound value out: `Ok(None)` when nothing is bound.
     ///
     /// The clone may run user code that touches this thread-local, so the
-    /// value is marked borrowed meanwhile: with the `cloning` flag when it is
-    /// free (constant stores, which the compiler drops around a trivial
+    /// value is marked borrowed meanwhile: with the `CLONING` flag when it is
+    /// free (a store and its undo, which the compiler drops around a trivial
     /// clone), with the borrow count when it is not (a `get` nested in a
-    /// `Clone`).
+    /// `Clone`). One load and one test decide the common case.
     #[inline]
     pub(crate) fn clone_out(&self) -> Result<Option<T>, AccessError>
     where
         T: Clone,
     {
-        let header = &self.header;
-        let local = header.local.get();
-        if local & stamp::BOUND == 0 {
-            return unbound_or_mut(local);
-        }
-        if header.cloning.get() != 0 {
-            return Ok(self.borrow()?.map(|value| (*value).clone()));
+        let flags = &self.header.local;
+        let local = flags.get();
+        if local & (stamp::VACANT | stamp::CLONING) != 0 {
+            // Reads the flags again, so the test above can be of memory.
+            return self.clone_out_slow();
         }
         struct Cloning<'a>(&'a OwnerFlags);
         impl Drop for Cloning<'_> {
             #[inline]
             fn drop(&mut self) {
-                self.0.set(0);
+                self.0.set(self.0.get() & !stamp::CLONING);
             }
         }
-        header.cloning.set(1);
-        let _cloning = Cloning(&header.cloning);
-        // SAFETY: bound and not mutably borrowed (`BOUND` is set), and
-        // `cloning` keeps it from being replaced or removed during the clone.
+        flags.set(local | stamp::CLONING);
+        let _cloning = Cloning(flags);
+        // SAFETY: bound and not mutably borrowed (`VACANT` is clear), and
+        // `CLONING` keeps it from being replaced or removed during the clone.
         Ok(Some(
             unsafe { (*self.value.get()).assume_init_ref() }.clone(),
         ))
     }
 
+    /// [`Self::clone_out`] when the value is unbound, mutably borrowed, or
+    /// already being cloned (a `get` nested in the value's `Clone`).
+    #[cold]
+    #[inline(never)]
+    fn clone_out_slow(&self) -> Result<Option<T>, AccessError>
+    where
+        T: Clone,
+    {
+        let local = self.header.local.get();
+        if local & stamp::VACANT != 0 {
+            return unbound_or_mut(local);
+        }
+        Ok(self.borrow()?.map(|value| (*value).clone()))
+    }
+
     /// Borrows the bound value mutably. `Ok(None)` when nothing is bound.
     pub(crate) fn borrow_mut(&self) -> Result<Option<RefMut<'_, T>>, AccessError> {
         let local = self.header.local.get();
-        if local & stamp::BOUND == 0 {
+        if local & stamp::VACANT != 0 {
             return unbound_or_mut(local);
         }
         if self.header.is_borrowed() {
             return Err(AccessError::Borrowed);
         }
-        self.header.local.set((local & !stamp::BOUND) | stamp::MUT);
+        self.header.local.set(local | stamp::VACANT | stamp::MUT);
         Ok(Some(RefMut { entry: self }))
     }
 
@@ -505,7 +517,7 @@ impl<T: 'static> Entry<T> {
         // SAFETY: guaranteed by the caller; `allocate` leaked this box.
         let mut boxed = unsafe { Box::from_raw(header.cast::<Self>().as_ptr()) };
         let value = boxed.header.is_set().then(|| {
-            // SAFETY: `BOUND` says the value is initialized; the box is freed
+            // SAFETY: `is_set` says the value is initialized; the box is freed
             // below without dropping it again (`MaybeUninit` has no drop glue).
             unsafe { boxed.value.get_mut().assume_init_read() }
         });
@@ -522,10 +534,10 @@ impl<T: 'static> Entry<T> {
     }
 }
 
-/// `local` has `BOUND` clear: unbound, or mutably borrowed.
+/// `local` has `VACANT` set: unbound, or mutably borrowed.
 #[cold]
 #[inline(never)]
-fn unbound_or_mut<R>(local: u16) -> Result<Option<R>, AccessError> {
+fn unbound_or_mut<R>(local: u32) -> Result<Option<R>, AccessError> {
     if local & stamp::MUT != 0 {
         Err(AccessError::Borrowed)
     } else {
@@ -580,6 +592,6 @@ impl<T: 'static> RefMut<'_, T> {
 impl<T: 'static> Drop for RefMut<'_, T> {
     fn drop(&mut self) {
         let local = &self.entry.header.local;
-        local.set((local.get() & !stamp::MUT) | stamp::BOUND);
+        local.set(local.get() & !(stamp::MUT | stamp::VACANT));
     }
 }

@@ -9,8 +9,10 @@
 //! holds one of its values, which is exactly what a leak report needs.
 //!
 //! # Invariants
-//! - Key ids come from a 64-bit counter and are never reused, so an id can never
-//!   reach a value of another key (the `thread_local` crate's issue #75).
+//! - Key ids are never reused (a recycled slot plus a new generation, see
+//!   `slots`), so an id can never reach a value of another key (the
+//!   `thread_local` crate's issue #75). The slot goes back for reuse only when
+//!   the key's block is freed (`keybox`), after every entry of the key.
 //! - An id belongs to exactly one `ThreadLocal<T>` handle, so every entry found
 //!   under that id stores a `T`.
 //! - `alive` goes from true to false once, when the handle is dropped.
@@ -21,7 +23,8 @@ use core::fmt;
 use core::panic::Location;
 use core::ptr::NonNull;
 
-use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, OnceLock, Ordering};
+use crate::slots;
+use crate::sync::{AtomicBool, AtomicUsize, OnceLock, Ordering};
 
 /// How long a value is meant to stay bound on a thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -51,34 +54,6 @@ impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-sync::global! {
-    static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(1);
-}
-/// Ids a thread reserves at once, so creating a key usually costs no atomic.
-const ID_BLOCK: u64 = 1024;
-
-sync::local! {
-    /// This thread's reserved ids: `next..end`.
-    static IDS: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
-}
-
-/// A fresh key id: unique for the process and never reused (64 bits do not
-/// wrap). Ids are not ordered across threads.
-#[inline]
-fn next_key_id() -> u64 {
-    IDS.with(|ids| {
-        let (next, end) = ids.get();
-        if next < end {
-            ids.set((next + 1, end));
-            next
-        } else {
-            let start = NEXT_KEY_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            ids.set((start + 1, start + ID_BLOCK));
-            start
-        }
-    })
 }
 
 /// A name and declaration site given to a key after construction, by a derive
@@ -166,7 +141,7 @@ impl KeyShared {
         Self {
             holders: AtomicUsize::new(1),
             pins: AtomicUsize::new(1),
-            id: next_key_id(),
+            id: slots::allocate(),
             name: meta.name,
             type_name: meta.type_name,
             declared_at: meta.declared_at,

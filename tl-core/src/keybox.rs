@@ -14,6 +14,7 @@ use core::ptr::NonNull;
 use crate::entry::Entry;
 use crate::key::{ErasedEntry, Installer, KeyMeta, KeyOps, KeyShared, Policy};
 use crate::keyref::KeyPin;
+use crate::slots;
 
 /// Optional per-key behaviour, chosen by the handle's `const` builder methods.
 pub(crate) struct Hooks<T> {
@@ -100,7 +101,12 @@ impl<T: 'static> KeyBox<T> {
     unsafe fn free(key: NonNull<KeyShared>) {
         // SAFETY: `KeyShared` is the first field of the `repr(C)` `KeyBox<T>`
         // that `create` leaked, and no reference to it remains.
-        drop(unsafe { Box::from_raw(key.cast::<Self>().as_ptr()) });
+        let boxed = unsafe { Box::from_raw(key.cast::<Self>().as_ptr()) };
+        let id = boxed.shared.id;
+        drop(boxed);
+        // Every entry held a reference, so no table links one any more: the
+        // slot is free for the next key.
+        slots::release(id);
     }
 
     /// A copy of the key's hooks (a few `fn` pointers): a copy, so that no

@@ -188,11 +188,12 @@
 // - clock: coarse time for bind stamps
 // - error: the access errors
 // - tasks: a thread's task state (depth, the open task, the last tasks ended)
+// - slots: key ids: a dense, recycled slot plus a generation
 // - key: a key's shared head, its metadata and its erased operations table
 // - keyref: counted references to a key (holders and pins)
 // - entry: one thread's entry for one key: header, value, bind and borrow
 // - keybox: a key's typed block (hooks) and its operations on typed entries
-// - table: the per-thread open-addressing table of entries
+// - table: the per-thread table of entries, indexed by slot
 // - shields: a thread's stack of guard shields
 // - registration: the thread list and each thread's shared, lock-guarded view
 // - map: the per-thread map: lookup, link and unlink, dead-key sweep, exit
@@ -222,6 +223,7 @@ mod map;
 mod ops;
 mod registration;
 mod shields;
+mod slots;
 mod std_compat;
 mod sync;
 mod table;

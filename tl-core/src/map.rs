@@ -48,6 +48,7 @@ use std::sync::Arc;
 use crate::entry::EntryHeader;
 use crate::registration::{self, ThreadShared, View};
 use crate::shields::ShieldStack;
+use crate::slots;
 use crate::sync::{AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
 use crate::tasks::TaskState;
@@ -263,11 +264,13 @@ impl LocalMap {
         let mut view = self.shared().view.lock();
         let len = self.len.get() + 1;
         let mut table = self.table.get();
-        if table.is_empty_sentinel() || len * 3 > table.capacity() * 2 {
-            table = self.resize(&mut view, capacity_for(len));
+        // SAFETY: the caller's new entry is live.
+        let slot = slots::slot(unsafe { entry.as_ref() }.key_id);
+        if slot >= table.capacity() {
+            table = self.resize(&mut view, capacity_for(slot));
         }
-        // SAFETY: view lock held; at most 2/3 full after this insert, so a
-        // free slot remains; the id is new (caller).
+        // SAFETY: view lock held; the slot is in bounds; the key has no
+        // entry here (caller), and no other live key has its slot.
         unsafe { table.insert_new(entry) };
         self.len.set(len);
         view.len = len;
@@ -300,9 +303,16 @@ impl LocalMap {
         let len = self.len.get() - removed;
         self.len.set(len);
         view.len = len;
+    }
+
+    /// Shrinks the table to half its size when every entry sits in its
+    /// lowest quarter, after a sweep. Not on every unlink: a key cycling
+    /// through one high slot would then shrink and regrow the table each time.
+    fn shrink_to_fit(&self, view: &mut View, highest: Option<usize>) {
         let capacity = self.table.get().capacity();
-        if capacity > MIN_SLOTS && len * 8 < capacity {
-            self.resize(view, capacity_for(len));
+        let wanted = highest.map_or(MIN_SLOTS, capacity_for);
+        if capacity > MIN_SLOTS && wanted * 4 <= capacity {
+            self.resize(view, (wanted * 2).max(MIN_SLOTS));
         }
     }
 
@@ -342,33 +352,31 @@ impl LocalMap {
         {
             let mut view = self.shared().view.lock();
             let table = self.table.get();
-            let mut i = 0;
-            while i < table.capacity() {
+            let mut highest = None;
+            for i in 0..table.capacity() {
                 // SAFETY: `i` is in bounds; this thread's live table.
-                let Some(entry) = NonNull::new(unsafe { table.slot(i) }) else {
-                    i += 1;
+                let Some(entry) = (unsafe { table.entry_at(i) }) else {
                     continue;
                 };
                 // SAFETY: linked entries are live.
                 let header = unsafe { entry.as_ref() };
                 if header.key().is_alive() {
-                    i += 1;
+                    highest = Some(i);
                 } else if header.is_borrowed() {
                     // A dead key's value borrowed by `inherit::capture` or a
                     // report (which hold no handle) while their user code
                     // runs: reclaim it at a later access, once released.
                     busy = true;
-                    i += 1;
+                    highest = Some(i);
                 } else {
-                    // SAFETY: view lock held. `delete_at` only moves
-                    // entries into slots at or after `i`, so rechecking
-                    // slot `i` and scanning on visits every entry once.
+                    // SAFETY: view lock held; `i` is in bounds.
                     unsafe { table.delete_at(i) };
                     dead.push(entry);
                 }
             }
             if !dead.is_empty() {
                 self.after_unlink(&mut view, dead.len());
+                self.shrink_to_fit(&mut view, highest);
             }
         }
         if busy {

@@ -1,22 +1,21 @@
-//! The per-thread hash table: open addressing over entry pointers, as in the
-//! JDK's `ThreadLocalMap`.
+//! The per-thread table of entries: a vector of entry pointers indexed by
+//! the key's slot.
 //!
 //! # Design
-//! Slots hold `*mut EntryHeader` (null = empty), so a table costs 8 bytes per
-//! slot and at most 2/3 of the slots are used. A key's home slot is its id times
-//! the JDK's `0x61c88647` increment, masked: consecutive ids land far apart, so
-//! probe sequences stay short. Deletion shifts the following cluster back
-//! instead of leaving tombstones, so a thread that churns through a million keys
-//! never accumulates dead slots, and the table shrinks when it falls below 1/8
-//! full.
+//! Every key id carries a dense slot (see `slots`), so a thread's entry of a
+//! key lives at index `slot` of its table, and a lookup is one bounds check,
+//! one load and one id compare: no hashing and no probing. The compare is of
+//! the whole id, slot and generation, so a slot reused by a later key never
+//! reaches an entry of the key that used it before (which cannot be there
+//! anyway: a slot is reused only once every entry of its last key is freed).
 //!
-//! Compared with the JDK, stale entries need no incremental expunging during
-//! `set`: key death is known exactly (see `map::LocalMap::sweep`), so this table
-//! only ever holds entries the owner still has to reclaim.
+//! A table costs 8 bytes per slot up to the highest slot the thread holds an
+//! entry for, rounded up to a power of two. Slots are recycled, so that
+//! stays bounded by the keys alive at once; the map shrinks a table when a
+//! sweep leaves it mostly unused (see `map`).
 //!
 //! # Invariants
-//! - The slot count is a power of two and `mask == slots - 1`.
-//! - At least one slot is null, so a probe always terminates.
+//! - A non-null slot `i` points to a live entry whose id has slot `i`.
 //! - Slots are written only by the owning thread while it holds its
 //!   `ThreadShared::view` lock, so an auditor holding that lock sees a
 //!   consistent table; the owner reads without the lock (it is the only writer).
@@ -24,32 +23,17 @@
 use core::ptr::{self, NonNull};
 
 use crate::entry::EntryHeader;
+use crate::slots;
 
-/// The JDK's `HASH_INCREMENT`: the golden-ratio step that spreads consecutive ids.
-const HASH_INCREMENT: u32 = 0x61c8_8647;
 pub(crate) const MIN_SLOTS: usize = 8;
 
 pub(crate) type Slot = *mut EntryHeader;
 
-/// A one-slot table that every thread starts with (and returns to on exit), so
-/// lookups need no "is there a table" branch. Never written: the first insert
-/// grows to a real table.
-struct EmptySlot(Slot);
-// SAFETY: the one slot is null and never written.
-unsafe impl Sync for EmptySlot {}
-static EMPTY: EmptySlot = EmptySlot(ptr::null_mut());
-
-#[inline]
-pub(crate) fn home(id: u64, mask: usize) -> usize {
-    // Truncation is the point: the JDK hash is a 32-bit multiply.
-    (id as u32).wrapping_mul(HASH_INCREMENT) as usize & mask
-}
-
-/// A raw view of a table: a slot array and its mask.
+/// A raw view of a table: a slot array and its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Table {
-    pub(crate) slots: *mut Slot,
-    pub(crate) mask: usize,
+    slots: *mut Slot,
+    capacity: usize,
 }
 
 // SAFETY: a `Table` is only dereferenced by the owning thread, or by an auditor
@@ -57,9 +41,11 @@ pub(crate) struct Table {
 unsafe impl Send for Table {}
 
 impl Table {
+    /// The table every thread starts with (and returns to on exit): no
+    /// slots, so lookups find nothing without an "is there a table" branch.
     pub(crate) const EMPTY: Self = Self {
-        slots: ptr::from_ref(&EMPTY.0).cast_mut(),
-        mask: 0,
+        slots: ptr::null_mut(),
+        capacity: 0,
     };
 
     pub(crate) fn empty() -> Self {
@@ -67,20 +53,20 @@ impl Table {
     }
 
     pub(crate) fn is_empty_sentinel(self) -> bool {
-        ptr::eq(self.slots, &EMPTY.0)
+        self.slots.is_null()
     }
 
     pub(crate) fn capacity(self) -> usize {
-        self.mask + 1
+        self.capacity
     }
 
-    /// Allocates a table of `capacity` null slots (a power of two).
+    /// Allocates a table of `capacity` vacant slots (a power of two).
     pub(crate) fn allocate(capacity: usize) -> Self {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_SLOTS);
         let slots: Box<[Slot]> = vec![ptr::null_mut(); capacity].into_boxed_slice();
         Self {
             slots: Box::into_raw(slots).cast::<Slot>(),
-            mask: capacity - 1,
+            capacity,
         }
     }
 
@@ -90,15 +76,25 @@ impl Table {
     pub(crate) unsafe fn free(self) {
         debug_assert!(!self.is_empty_sentinel());
         // SAFETY: `allocate` leaked a boxed slice of exactly `capacity` slots.
-        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(self.slots, self.capacity())) });
+        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(self.slots, self.capacity)) });
     }
 
     /// # Safety
-    /// `i <= mask`, and the table is live.
+    /// `i < capacity`, and the table is live.
     #[inline]
-    pub(crate) unsafe fn slot(self, i: usize) -> Slot {
+    unsafe fn slot(self, i: usize) -> Slot {
         // SAFETY: guaranteed by the caller.
         unsafe { *self.slots.add(i) }
+    }
+
+    /// The entry in slot `i`, if the slot is not empty.
+    ///
+    /// # Safety
+    /// As for [`Self::slot`].
+    #[inline]
+    pub(crate) unsafe fn entry_at(self, i: usize) -> Option<NonNull<EntryHeader>> {
+        // SAFETY: forwarded from the caller.
+        NonNull::new(unsafe { self.slot(i) })
     }
 
     /// # Safety
@@ -110,117 +106,97 @@ impl Table {
         unsafe { *self.slots.add(i) = value };
     }
 
-    /// Finds the entry for `id`.
+    /// Finds the entry for `id`, with its index.
     ///
     /// # Safety
     /// The table is live and every non-null slot points to a live entry.
     #[inline]
     pub(crate) unsafe fn find(self, id: u64) -> Option<(usize, NonNull<EntryHeader>)> {
-        let mut i = home(id, self.mask);
-        loop {
-            // SAFETY: `i` is masked; the table is live (caller).
-            let slot = unsafe { self.slot(i) };
-            let entry = NonNull::new(slot)?;
-            // SAFETY: non-null slots point to live entries (caller).
-            if unsafe { entry.as_ref() }.key_id == id {
-                return Some((i, entry));
-            }
-            i = (i + 1) & self.mask;
+        let i = slots::slot(id);
+        if i >= self.capacity {
+            return None;
         }
+        // SAFETY: `i` is in bounds; the table is live (caller).
+        let entry = unsafe { self.entry_at(i) }?;
+        // SAFETY: non-null slots point to live entries (caller).
+        (unsafe { entry.as_ref() }.key_id == id).then_some((i, entry))
     }
 
-    /// Places an entry whose id is not in the table yet.
+    /// Places an entry whose key has no entry in the table yet.
+    ///
+    /// # Panics
+    /// If the entry's slot holds another entry, which the slot allocator's
+    /// invariants rule out: overwriting it would lose a value.
     ///
     /// # Safety
-    /// As for [`Self::put`]; the table has a free slot besides the one this
-    /// fills, and `entry` is live.
+    /// As for [`Self::put`]; the entry's slot is below the capacity, and
+    /// `entry` is live.
     pub(crate) unsafe fn insert_new(self, entry: NonNull<EntryHeader>) {
         // SAFETY: `entry` is live (caller).
-        let mut i = home(unsafe { entry.as_ref() }.key_id, self.mask);
-        // SAFETY: `i` is masked; a free slot exists (caller).
-        while !unsafe { self.slot(i) }.is_null() {
-            i = (i + 1) & self.mask;
-        }
+        let i = slots::slot(unsafe { entry.as_ref() }.key_id);
+        debug_assert!(i < self.capacity);
+        // SAFETY: in bounds (caller).
+        let occupant = unsafe { self.entry_at(i) };
+        assert!(occupant.is_none(), "tl-core: two live keys share slot {i}");
         // SAFETY: as above.
         unsafe { self.put(i, entry.as_ptr()) };
     }
 
-    /// Empties slot `i` and shifts the rest of its cluster back, so no
-    /// tombstone is left and every remaining entry stays reachable from its
-    /// home slot. Entries only ever move into slots at or after `i` (mod the
-    /// capacity), which is what lets `sweep` delete while scanning forward.
+    /// Empties slot `i`.
     ///
     /// # Safety
-    /// As for [`Self::put`]; every non-null slot points to a live entry.
+    /// As for [`Self::put`].
     pub(crate) unsafe fn delete_at(self, i: usize) {
-        let mut hole = i;
-        let mut j = (i + 1) & self.mask;
-        loop {
-            // SAFETY: `j` is masked; the table is live.
-            let slot = unsafe { self.slot(j) };
-            if slot.is_null() {
-                break;
-            }
-            // SAFETY: non-null slots point to live entries (caller).
-            let home = home(unsafe { &*slot }.key_id, self.mask);
-            // The entry at `j` may fill the hole if the hole lies on its probe
-            // path, i.e. cyclically within [home, j].
-            if j.wrapping_sub(home) & self.mask >= j.wrapping_sub(hole) & self.mask {
-                // SAFETY: both indices are masked; owner under the view lock.
-                unsafe { self.put(hole, slot) };
-                hole = j;
-            }
-            j = (j + 1) & self.mask;
-        }
-        // SAFETY: `hole` is masked; owner under the view lock.
-        unsafe { self.put(hole, ptr::null_mut()) };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.put(i, ptr::null_mut()) };
     }
 
-    /// Copies every entry into `to` (freshly allocated, large enough).
+    /// Copies every entry into `to` (freshly allocated, with room for the
+    /// highest slot in use).
     ///
     /// # Safety
     /// Both tables are live; `to` is empty and owned by the caller.
     pub(crate) unsafe fn rehash_into(self, to: Self) {
-        for i in 0..self.capacity() {
+        for i in 0..self.capacity {
             // SAFETY: `i` is in bounds; the table is live.
-            if let Some(entry) = NonNull::new(unsafe { self.slot(i) }) {
-                // SAFETY: `to` has room for every entry of `self`.
+            if let Some(entry) = unsafe { self.entry_at(i) } {
+                // SAFETY: `to` has room for every entry of `self` (caller).
                 unsafe { to.insert_new(entry) };
             }
         }
     }
 
-    /// The non-null slots, in slot order.
+    /// The entries, in slot order.
     ///
     /// # Safety
     /// The table stays live and unmodified while the iterator is used.
     pub(crate) unsafe fn entries(self) -> impl Iterator<Item = NonNull<EntryHeader>> {
         // SAFETY: in bounds; the caller keeps the table live and unmodified.
-        (0..self.capacity()).filter_map(move |i| NonNull::new(unsafe { self.slot(i) }))
+        (0..self.capacity).filter_map(move |i| unsafe { self.entry_at(i) })
     }
 }
 
-/// The slot count that keeps `len` entries at most 2/3 full.
-pub(crate) fn capacity_for(len: usize) -> usize {
-    (len.saturating_mul(3) / 2 + 1)
-        .next_power_of_two()
-        .max(MIN_SLOTS)
+/// The capacity that has room for `slot`.
+pub(crate) fn capacity_for(slot: usize) -> usize {
+    slot.saturating_add(1).next_power_of_two().max(MIN_SLOTS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
 
     /// Headers with only `key_id` meaningful: the table never reads more.
     fn header(id: u64) -> NonNull<EntryHeader> {
         NonNull::from(Box::leak(EntryHeader::for_table_test(id)))
     }
 
-    /// Random inserts and deletes against a `HashSet`, with every id findable
-    /// after each step: the backward-shift deletion keeps probe paths intact.
+    const GENERATION_ONE: u64 = 1 << 32;
+
+    /// Random inserts and deletes against a `HashMap`: every present id is
+    /// found, and an id of the same slot but another generation never is.
     #[test]
-    fn delete_keeps_every_entry_reachable() {
+    fn finds_exactly_the_ids_present() {
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             rng ^= rng << 13;
@@ -229,53 +205,72 @@ mod tests {
             rng
         };
         let table = Table::allocate(64);
-        let mut live: Vec<NonNull<EntryHeader>> = Vec::new();
-        let mut model = HashSet::new();
+        // SAFETY: a fresh table: every slot is empty.
+        let found = unsafe { table.find(0) };
+        assert!(found.is_none(), "id 0 (no key yet) matched");
+        let mut model: HashMap<usize, (u64, NonNull<EntryHeader>)> = HashMap::new();
+        let mut generation = 1u64;
         let steps = if cfg!(miri) { 300 } else { 20_000 };
         for _ in 0..steps {
-            if live.len() < 40 && (live.is_empty() || next() % 2 == 0) {
-                // Ids from a small range collide often on purpose.
-                let id = 1 + next() % 200;
-                if model.insert(id) {
+            let slot = (next() % 64) as usize;
+            match model.remove(&slot) {
+                None => {
+                    generation += 1;
+                    let id = (generation * GENERATION_ONE) | slot as u64;
                     let entry = header(id);
-                    // SAFETY: test table, at most 40 of 64 slots used.
+                    // SAFETY: test table; the slot is empty and in bounds.
                     unsafe { table.insert_new(entry) };
-                    live.push(entry);
+                    model.insert(slot, (id, entry));
                 }
-            } else {
-                let victim = live.swap_remove((next() as usize) % live.len());
-                // SAFETY: live entries of this table.
-                let id = unsafe { victim.as_ref() }.key_id;
-                // SAFETY: as above.
-                let (i, found) = unsafe { table.find(id) }.expect("present before delete");
-                assert_eq!(found, victim);
-                // SAFETY: as above.
-                unsafe { table.delete_at(i) };
-                model.remove(&id);
-                // SAFETY: unlinked above; allocated by `header`.
-                drop(unsafe { Box::from_raw(victim.as_ptr()) });
-            }
-            for &id in &model {
-                // SAFETY: live entries of this table.
-                assert!(unsafe { table.find(id) }.is_some(), "id {id} lost");
+                Some((id, entry)) => {
+                    // SAFETY: live entries of this table.
+                    let (i, found) = unsafe { table.find(id) }.expect("present before delete");
+                    assert_eq!((i, found), (slot, entry));
+                    // SAFETY: as above.
+                    assert!(unsafe { table.find(id + GENERATION_ONE) }.is_none());
+                    // SAFETY: as above.
+                    unsafe { table.delete_at(i) };
+                    // SAFETY: as above.
+                    assert!(unsafe { table.find(id) }.is_none());
+                    // SAFETY: unlinked above; allocated by `header`.
+                    drop(unsafe { Box::from_raw(entry.as_ptr()) });
+                }
             }
             // SAFETY: as above.
             assert_eq!(unsafe { table.entries() }.count(), model.len());
         }
-        for entry in live {
+        let bigger = Table::allocate(128);
+        // SAFETY: both live; `bigger` is empty and has room for every slot.
+        unsafe { table.rehash_into(bigger) };
+        for &(id, entry) in model.values() {
+            // SAFETY: live entries of `bigger`.
+            assert_eq!(unsafe { bigger.find(id) }.map(|(_, e)| e), Some(entry));
+            // SAFETY: beyond the slots in use: not found, not read out of bounds.
+            assert!(unsafe { bigger.find(id | 200) }.is_none());
             // SAFETY: allocated by `header`, freed once.
             drop(unsafe { Box::from_raw(entry.as_ptr()) });
         }
-        // SAFETY: allocated above, freed once.
-        unsafe { table.free() };
+        // SAFETY: allocated above, freed once; their entries are freed.
+        unsafe {
+            table.free();
+            bigger.free();
+        }
     }
 
     #[test]
-    fn capacity_keeps_a_third_free() {
-        for len in 0..10_000 {
-            let capacity = capacity_for(len);
+    fn the_empty_table_finds_nothing() {
+        // SAFETY: the sentinel is live and has no slots to read.
+        assert!(unsafe { Table::EMPTY.find(GENERATION_ONE) }.is_none());
+        // SAFETY: as above.
+        assert_eq!(unsafe { Table::EMPTY.entries() }.count(), 0);
+    }
+
+    #[test]
+    fn capacity_has_room_for_the_slot() {
+        for slot in 0..10_000 {
+            let capacity = capacity_for(slot);
             assert!(capacity.is_power_of_two() && capacity >= MIN_SLOTS);
-            assert!(len * 3 <= capacity * 2, "{len} in {capacity}");
+            assert!(slot < capacity && (capacity == MIN_SLOTS || slot >= capacity / 2));
         }
     }
 }
