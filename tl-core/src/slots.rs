@@ -13,7 +13,10 @@
 //! Released ids wait in a small per-thread cache, so creating and freeing a
 //! key usually takes no lock. A full cache spills half of itself to a global
 //! list, and an empty one refills from it; only when both are empty does a
-//! key take a new slot from a global counter. So the slots in use stay
+//! key take a new slot from a global counter. (Under loom, which cannot run
+//! a thread-local's destructor that takes a lock, there is no cache: every
+//! release and reuse goes through the global list, so the models check
+//! slots moving between threads.) So the slots in use stay
 //! bounded by the keys alive at once plus the cached ones, however many keys
 //! come and go, and so do the tables indexed by them.
 //!
@@ -23,6 +26,7 @@
 //!   next generation, and each slot is in one place at a time (used by one
 //!   key, in one cache, or in the global list).
 
+#[cfg(not(loom))]
 use core::cell::RefCell;
 
 use crate::sync::{self, AtomicU64, Mutex, Ordering};
@@ -30,8 +34,10 @@ use crate::sync::{self, AtomicU64, Mutex, Ordering};
 /// The generation field's unit: adding it to an id moves to the next generation.
 const GENERATION_ONE: u64 = 1 << 32;
 /// The most ids a thread's cache holds; a full cache spills half of them.
+#[cfg(not(loom))]
 const CACHE_MAX: usize = 32;
 /// How many ids a thread takes from the global list at once.
+#[cfg(not(loom))]
 const REFILL: usize = CACHE_MAX / 2;
 
 sync::global! {
@@ -45,8 +51,10 @@ sync::global! {
 
 /// A thread's cache of released ids, handed to the global list when the
 /// thread exits so that no slot is lost with it.
+#[cfg(not(loom))]
 struct Cache(RefCell<Vec<u64>>);
 
+#[cfg(not(loom))]
 impl Drop for Cache {
     fn drop(&mut self) {
         let ids = self.0.get_mut();
@@ -56,6 +64,7 @@ impl Drop for Cache {
     }
 }
 
+#[cfg(not(loom))]
 sync::local! {
     static CACHE: Cache = const { Cache(RefCell::new(Vec::new())) };
 }
@@ -72,6 +81,7 @@ pub(crate) fn slot(id: u64) -> usize {
 /// # Panics
 /// If 2^32 keys are alive at once (each costs a heap block, so memory runs
 /// out long before).
+#[cfg(not(loom))]
 #[inline]
 pub(crate) fn allocate() -> u64 {
     match CACHE.try_with(|cache| cache.0.borrow_mut().pop()) {
@@ -80,15 +90,23 @@ pub(crate) fn allocate() -> u64 {
     }
 }
 
+#[cfg(loom)]
+pub(crate) fn allocate() -> u64 {
+    allocate_slow()
+}
+
 #[cold]
 #[inline(never)]
 fn allocate_slow() -> u64 {
     {
         let mut free = sync::lock(&FREE);
         if let Some(id) = free.pop() {
-            let keep = free.len().saturating_sub(REFILL - 1);
             // Refill this thread's cache; during thread exit the ids stay global.
-            let _ = CACHE.try_with(|cache| cache.0.borrow_mut().extend(free.drain(keep..)));
+            #[cfg(not(loom))]
+            let _ = CACHE.try_with(|cache| {
+                let keep = free.len().saturating_sub(REFILL - 1);
+                cache.0.borrow_mut().extend(free.drain(keep..));
+            });
             return id;
         }
     }
@@ -108,6 +126,9 @@ pub(crate) fn release(id: u64) {
         return; // the generation would wrap: the slot is retired
     }
     let next = id + GENERATION_ONE;
+    #[cfg(loom)]
+    let cached: Result<(), ()> = Err(());
+    #[cfg(not(loom))]
     let cached = CACHE.try_with(|cache| {
         let mut ids = cache.0.borrow_mut();
         if ids.len() >= CACHE_MAX {
@@ -116,7 +137,7 @@ pub(crate) fn release(id: u64) {
         ids.push(next);
     });
     if cached.is_err() {
-        // This thread's thread-locals are gone (it is exiting).
+        // This thread's thread-locals are gone (it is exiting), or loom.
         sync::lock(&FREE).push(next);
     }
 }

@@ -22,8 +22,6 @@ pub(crate) use loom::sync::atomic::{
 };
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
-#[cfg(loom)]
-pub(crate) use loom::thread::yield_now;
 
 // Not modelled by loom: set-once cells and the death-notice subscriber list.
 pub(crate) use std::sync::{OnceLock, PoisonError, Weak};

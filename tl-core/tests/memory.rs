@@ -152,8 +152,9 @@ fn set_remove_cycle_does_not_allocate() {
 #[test]
 fn bytes_per_entry() {
     let _serial = serial(&MEASURING);
-    // 10,000 (or, under Miri, 170) entries use 16,384 (256) slots: a typical
-    // load for the 2/3-full table, neither just grown nor just shrunk.
+    // 10,000 (or, under Miri, 170) keys hold slots up to about that number
+    // (other tests' keys may hold some), so the table has 16,384 (256) slots:
+    // a typical load, neither just grown nor nearly full.
     let n = scaled(10_000, 170);
     let keys: Vec<ThreadLocal<u64>> = (0..n).map(|_| ThreadLocal::new()).collect();
     for key in &keys {
