@@ -14,8 +14,8 @@ use crate::key::Policy;
 use crate::map;
 use crate::registry::EntrySnapshot;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
-use crate::tasks::EndedTask;
 pub use crate::tasks::TaskId;
+use crate::tasks::{self, EndedTask, TaskState};
 
 /// A point in this thread's sequence of binds.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +59,7 @@ impl Mark {
 /// Whether this thread is inside a [`TaskScope`] now.
 #[inline]
 pub fn in_task() -> bool {
-    map::with(|map| map.tasks.depth.get() > 0)
+    tasks::with(|tasks| tasks.depth.get() > 0)
 }
 
 /// Every task-scoped value of a live key bound on this thread now.
@@ -73,6 +73,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
         // Reclaim values of dead keys first, as a bind would.
         map.reclaim_dead();
         let mut found = Vec::new();
+        let now = map.seq();
         for header in map.entries() {
             // SAFETY: linked entries are live; no user code runs in this loop.
             let header = unsafe { header.as_ref() };
@@ -90,7 +91,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             found.push(Leftover {
                 entry: EntrySnapshot::read(header),
                 value: None,
-                bound_in: map.tasks.task_of(header.bind_seq(), map.seq()),
+                bound_in: tasks::with(|tasks| tasks.task_of(header.bind_seq(), now)),
             });
         }
         found
@@ -180,11 +181,10 @@ fn restart_sampling() {
 
 /// Whether the task end happening now on this thread is sampled.
 #[inline]
-fn sampled(map: &map::LocalMap) -> bool {
+fn sampled(tasks: &TaskState) -> bool {
     let sampling = SAMPLING.load(Ordering::Relaxed);
     // The truncations split the two halves.
     let (generation, every) = ((sampling >> 32) as u32, sampling as u32);
-    let tasks = &map.tasks;
     let left = tasks.countdown.get();
     if left > 1 && tasks.sampling_generation.get() == generation {
         tasks.countdown.set(left - 1);
@@ -238,8 +238,8 @@ pub fn set_overwrite_hook(hook: Option<OverwriteHook>) -> Option<OverwriteHook> 
 /// bound and was bound before the outermost open task began. Two loads and a
 /// compare, for `set`'s fast path; false outside tasks.
 #[inline]
-pub(crate) fn may_displace_leftover(map: &map::LocalMap, header: &EntryHeader) -> bool {
-    header.bind_seq() <= map.tasks.outer_start.get() && header.is_set()
+pub(crate) fn may_displace_leftover(header: &EntryHeader) -> bool {
+    header.bind_seq() <= tasks::with(|tasks| tasks.outer_start.get()) && header.is_set()
 }
 
 /// For a bind over `header`'s value that [`may_displace_leftover`]: the
@@ -259,11 +259,14 @@ pub(crate) fn displaced_leftover(
     }
     // SAFETY: only `OverwriteHook`s are ever stored, and it is not null.
     let hook = unsafe { core::mem::transmute::<*mut (), OverwriteHook>(hook) };
-    let task = map.tasks.outer.get()?;
+    let (task, bound_in) = tasks::with(|tasks| {
+        let task = tasks.outer.get()?;
+        Some((task, tasks.task_of(header.bind_seq(), map.seq())))
+    })?;
     let leftover = Leftover {
         entry: EntrySnapshot::read(header),
         value: None,
-        bound_in: map.tasks.task_of(header.bind_seq(), map.seq()),
+        bound_in,
     };
     Some((hook, task, leftover))
 }
@@ -318,33 +321,34 @@ impl TaskScope {
     #[inline]
     pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
         map::with(|map| {
-            let tasks = &map.tasks;
-            if tasks.depth.get() == 0 {
-                // A task start is a boundary where a pooled thread drops
-                // dead keys' values (reads do not sweep). Before the task's
-                // state changes: the drops run user code.
-                map.reclaim_dead();
-            }
-            let depth = tasks.depth.get();
-            tasks.depth.set(depth + 1);
-            let seq = map.seq();
-            if depth == 0 {
-                tasks.outer_start.set(seq);
-                tasks.outer.set(Some(TaskId {
-                    name: task,
+            tasks::with(|tasks| {
+                if tasks.depth.get() == 0 {
+                    // A task start is a boundary where a pooled thread drops
+                    // dead keys' values (reads do not sweep). Before the task's
+                    // state changes: the drops run user code.
+                    map.reclaim_dead();
+                }
+                let depth = tasks.depth.get();
+                tasks.depth.set(depth + 1);
+                let seq = map.seq();
+                if depth == 0 {
+                    tasks.outer_start.set(seq);
+                    tasks.outer.set(Some(TaskId {
+                        name: task,
+                        location,
+                    }));
+                    map.publish_in_task(true);
+                }
+                Self {
+                    task,
                     location,
-                }));
-                map.publish_in_task(true);
-            }
-            Self {
-                task,
-                location,
-                mark: Mark {
-                    seq,
-                    _marker: PhantomData,
-                },
-                depth,
-            }
+                    mark: Mark {
+                        seq,
+                        _marker: PhantomData,
+                    },
+                    depth,
+                }
+            })
         })
     }
 }
@@ -356,26 +360,27 @@ impl Drop for TaskScope {
         // enclosing one: what it leaves bound, its caller may still use and
         // clean up, so only the outermost task's end is a task end.
         let call_hook = map::with(|map| {
-            let tasks = &map.tasks;
-            tasks.depth.set(self.depth);
-            let hooked = has_task_end_hook();
-            if hooked {
-                // For attribution: the innermost task a leftover was bound in.
-                tasks.record_end(EndedTask {
-                    id: TaskId {
-                        name: self.task,
-                        location: self.location,
-                    },
-                    start: self.mark.seq,
-                    end: map.seq(),
-                    depth: self.depth,
-                });
-            }
-            let call_hook = self.depth == 0 && hooked && sampled(map);
-            if self.depth == 0 && !call_hook {
-                leave_outermost(map);
-            }
-            call_hook
+            tasks::with(|tasks| {
+                tasks.depth.set(self.depth);
+                let hooked = has_task_end_hook();
+                if hooked {
+                    // For attribution: the innermost task a leftover was bound in.
+                    tasks.record_end(EndedTask {
+                        id: TaskId {
+                            name: self.task,
+                            location: self.location,
+                        },
+                        start: self.mark.seq,
+                        end: map.seq(),
+                        depth: self.depth,
+                    });
+                }
+                let call_hook = self.depth == 0 && hooked && sampled(tasks);
+                if self.depth == 0 && !call_hook {
+                    leave_outermost(map, tasks);
+                }
+                call_hook
+            })
         });
         if call_hook {
             if let Some(hook) = hook() {
@@ -386,7 +391,7 @@ impl Drop for TaskScope {
                 });
             }
             // After the hook, which attributes leftovers to the open task.
-            map::with(leave_outermost);
+            map::with(|map| tasks::with(|tasks| leave_outermost(map, tasks)));
         }
     }
 }
@@ -395,8 +400,8 @@ impl Drop for TaskScope {
 /// task then also sees every unbind the task made (`publish_in_task` is a
 /// `Release` store).
 #[inline]
-fn leave_outermost(map: &map::LocalMap) {
-    map.tasks.outer.set(None);
-    map.tasks.outer_start.set(0);
+fn leave_outermost(map: &map::LocalMap, tasks: &TaskState) {
+    tasks.outer.set(None);
+    tasks.outer_start.set(0);
     map.publish_in_task(false);
 }

@@ -26,11 +26,11 @@ use core::marker::PhantomData;
 
 use crate::entry::{BindMeta, Entry};
 use crate::map::{self, LocalMap, drop_caught};
-use crate::shields::Shield;
+use crate::shields::{self, Shield};
 
 /// Moves the current value into the innermost shield if it was bound outside
 /// that shield's guard. Returns true if it did.
-fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
+fn shelter<T: 'static>(entry: &Entry<T>) -> bool {
     let header = entry.header();
     if !header.is_set() {
         return false;
@@ -39,7 +39,7 @@ fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
     // SAFETY: the closure runs no user code: the value it unbinds moves into
     // the shield, and nothing is dropped.
     unsafe {
-        map.shields.with(|shields| {
+        shields::with(|shields| {
             let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
                 return false;
             };
@@ -54,13 +54,8 @@ fn shelter<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> bool {
 }
 
 /// `set` on a shielded entry (the caller checked it is not borrowed).
-pub(crate) fn shielded_bind<T: 'static>(
-    map: &LocalMap,
-    entry: &Entry<T>,
-    value: T,
-    meta: BindMeta,
-) -> Option<T> {
-    if shelter(map, entry) {
+pub(crate) fn shielded_bind<T: 'static>(entry: &Entry<T>, value: T, meta: BindMeta) -> Option<T> {
+    if shelter(entry) {
         let none = entry.bind(value, meta);
         debug_assert!(none.is_none());
         None
@@ -70,12 +65,8 @@ pub(crate) fn shielded_bind<T: 'static>(
 }
 
 /// `remove` on a shielded entry (the caller checked it is not borrowed).
-pub(crate) fn shielded_unbind<T: 'static>(map: &LocalMap, entry: &Entry<T>) -> Option<T> {
-    if shelter(map, entry) {
-        None
-    } else {
-        entry.unbind()
-    }
+pub(crate) fn shielded_unbind<T: 'static>(entry: &Entry<T>) -> Option<T> {
+    if shelter(entry) { None } else { entry.unbind() }
 }
 
 /// Drops values from a guard's `drop`: caught while unwinding, where a second
@@ -133,7 +124,7 @@ impl<T: 'static> Guard<T> {
                         saved: None,
                     };
                     // SAFETY: a push runs no user code.
-                    unsafe { map.shields.with(|shields| shields.push(shield)) };
+                    unsafe { shields::with(|shields| shields.push(shield)) };
                     header.set_shielded(true);
                     true
                 }
@@ -170,7 +161,7 @@ impl<T: 'static> Guard<T> {
             // SAFETY: the saved value is moved out, not dropped, so the
             // closure runs no user code.
             unsafe {
-                map.shields.with(|shields| {
+                shields::with(|shields| {
                     shields
                         .iter()
                         .rposition(|s| s.token == self.token() && s.key_id == self.id)
@@ -182,7 +173,7 @@ impl<T: 'static> Guard<T> {
         };
         // Enclosing guards' shields keep the flag set, whether or not this
         // guard pushed one.
-        let still_shielded = map.shields.has(self.id);
+        let still_shielded = shields::has(self.id);
         // No sweep here: a sweep runs user code, and bookkeeping comes first.
         let Some(header) = map.find_no_sweep(self.id) else {
             return (None, saved.map(|(value, _)| value));
@@ -266,9 +257,9 @@ impl<T: 'static> Scope<T> {
         }
         let shielded = entry.header().is_shielded();
         let displaced = match previous {
-            Some((value, meta)) if shielded => shielded_bind(map, entry, value, meta),
+            Some((value, meta)) if shielded => shielded_bind(entry, value, meta),
             Some((value, meta)) => entry.bind(value, meta),
-            None if shielded => shielded_unbind(map, entry),
+            None if shielded => shielded_unbind(entry),
             None => entry.unbind(),
         };
         (displaced, None)

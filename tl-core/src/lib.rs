@@ -187,14 +187,14 @@
 // - sync: atomics, cells, locks and TLS, swapped for loom's under `cfg(loom)`
 // - clock: coarse time for bind stamps
 // - error: the access errors
-// - tasks: a thread's task state (depth, the open task, the last tasks ended)
+// - tasks: a thread's task state (depth, the open task, the last tasks ended), a thread-local
 // - slots: key ids: a dense, recycled slot plus a generation
 // - key: a key's shared head, its metadata and its erased operations table
 // - keyref: counted references to a key (holders and pins)
 // - entry: one thread's entry for one key: header, value, bind and borrow
 // - keybox: a key's typed block (hooks) and its operations on typed entries
 // - table: the per-thread table of entries, indexed by slot
-// - shields: a thread's stack of guard shields
+// - shields: a thread's stack of guard shields, a thread-local
 // - registration: the thread list and each thread's shared, lock-guarded view
 // - map: the per-thread map: lookup, link and unlink, dead-key sweep, exit
 // - registry: the public reader: threads and snapshots of their entries

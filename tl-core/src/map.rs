@@ -60,11 +60,11 @@ use std::sync::Arc;
 
 use crate::entry::EntryHeader;
 use crate::registration::{self, ThreadShared, View};
-use crate::shields::ShieldStack;
+use crate::shields;
 use crate::slots;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{self, AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
-use crate::tasks::TaskState;
+use crate::tasks;
 
 crate::sync::global! {
     /// Bumped whenever a key dies while other threads may hold values for it.
@@ -91,10 +91,6 @@ pub(crate) struct LocalMap {
     state: Cell<State>,
     /// One `Arc` reference, leaked while `Live`.
     shared: Cell<*const ThreadShared>,
-    /// Guard shields (see `guard`), allocated on first use.
-    pub(crate) shields: ShieldStack,
-    /// Task scopes, sampling and recent tasks (see `checkpoint`).
-    pub(crate) tasks: TaskState,
 }
 
 impl LocalMap {
@@ -106,8 +102,6 @@ impl LocalMap {
             seq: Cell::new(0),
             state: Cell::new(State::Fresh),
             shared: Cell::new(ptr::null()),
-            shields: ShieldStack::new(),
-            tasks: TaskState::new(),
         }
     }
 }
@@ -119,36 +113,15 @@ crate::sync::local! {
     static TEARDOWN: Teardown = const { Teardown };
 }
 
-/// Runs `f` with this thread's map.
-///
-/// Never fails: the map has no destructor, so its storage stays valid for the
-/// whole life of the thread. Only its address is taken inside `LocalKey::with`
-/// (a closure small enough to always inline, which keeps the hot path a
-/// direct TLS access); `f` runs outside it.
-#[cfg(not(loom))]
+/// Runs `f` with this thread's map. Never fails: the map has no destructor
+/// (see [`sync::with_plain_local`]).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
-    let map = MAP.with(ptr::from_ref);
-    // SAFETY: the storage of a destructor-less `thread_local!` lives until the
-    // thread ends, and the reference does not leave this thread (`LocalMap`
-    // is `!Sync`) or outlive this call.
-    f(unsafe { &*map })
-}
-
-/// Loom destroys every thread-local at thread end, destructor or not, so a
-/// late access there gets an empty, destroyed map: what std's build gives
-/// after `Teardown`. (Models end their threads with `exit_thread`.)
-#[cfg(loom)]
-pub(crate) fn with<R>(f: impl FnOnce(&LocalMap) -> R) -> R {
-    match MAP.try_with(ptr::from_ref) {
-        // SAFETY: loom keeps a thread's thread-locals until the thread ends.
-        Ok(map) => f(unsafe { &*map }),
-        Err(_) => {
-            let destroyed = LocalMap::new();
-            destroyed.state.set(State::Destroyed);
-            f(&destroyed)
-        }
-    }
+    sync::with_plain_local(&MAP, f, || {
+        let destroyed = LocalMap::new();
+        destroyed.state.set(State::Destroyed);
+        destroyed
+    })
 }
 
 /// Runs this thread's exit teardown now. Loom runs thread-local destructors
@@ -232,9 +205,9 @@ impl LocalMap {
                     self.state.set(State::Destroyed);
                     return false;
                 }
-                self.shared.set(Arc::into_raw(registration::register(
-                    self.tasks.depth.get() > 0,
-                )));
+                let in_task = tasks::with(|tasks| tasks.depth.get() > 0);
+                self.shared
+                    .set(Arc::into_raw(registration::register(in_task)));
                 self.state.set(State::Live);
                 true
             }
@@ -432,7 +405,7 @@ impl LocalMap {
             // SAFETY: unlinked and owned by this thread.
             unsafe { entry.as_ref() }.demote_key();
         }
-        let shields = self.shields.take();
+        let shields = shields::take();
         drop_entries(entries);
         for shield in shields {
             drop_caught(move || drop(shield));

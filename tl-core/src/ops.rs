@@ -91,7 +91,7 @@ pub(crate) unsafe fn set<T: 'static>(
         match unsafe { find::<T>(map, id) } {
             Some(entry)
                 if entry.header().is_plain()
-                    && !checkpoint::may_displace_leftover(map, entry.header()) =>
+                    && !checkpoint::may_displace_leftover(entry.header()) =>
             {
                 Ok(entry.bind(value, meta))
             }
@@ -115,13 +115,13 @@ fn set_slow<T: 'static>(
             kind: AccessError::Borrowed,
         });
     }
-    let displaced = checkpoint::may_displace_leftover(map, entry.header())
+    let displaced = checkpoint::may_displace_leftover(entry.header())
         .then(|| checkpoint::displaced_leftover(map, entry.header()))
         .flatten();
     let previous = if entry.header().is_plain() {
         entry.bind(value, meta)
     } else {
-        crate::guard::shielded_bind(map, entry, value, meta)
+        crate::guard::shielded_bind(entry, value, meta)
     };
     // After the bind, with no entry reference in use: the hook runs user code.
     if let Some((hook, task, leftover)) = displaced {
@@ -169,7 +169,7 @@ pub(crate) unsafe fn remove<T: 'static>(id: u64) -> Result<Option<T>, AccessErro
         if entry.header().is_borrowed() {
             return Err(AccessError::Borrowed);
         }
-        Ok(crate::guard::shielded_unbind(map, entry))
+        Ok(crate::guard::shielded_unbind(entry))
     })
 }
 

@@ -2,11 +2,12 @@
 //! an enclosing scope's value while its own scope rebinds or removes it.
 //!
 //! # Invariants
-//! - The stack belongs to one thread's map and is reached only through it
-//!   (`ShieldStack` holds a `Cell`, so it is neither `Sync` nor shared).
-//! - It is allocated on the first push and freed by [`ShieldStack::take`] at
-//!   thread exit; a raw pointer rather than a `Box`, so that the map needs no
-//!   destructor (see `map`).
+//! - The stack belongs to one thread: a destructor-less thread-local of its
+//!   own, reached with [`with`], [`has`] and [`take`] (`ShieldStack` holds a
+//!   `Cell`, so it is neither `Sync` nor shared).
+//! - It is allocated on the first push and freed by [`take`] at thread exit
+//!   (the map's teardown); a raw pointer rather than a `Box`, so that the
+//!   thread-local needs no destructor.
 //! - Nothing runs user code while the stack is borrowed: callers of
 //!   [`ShieldStack::with`] move values out and drop them after it returns.
 
@@ -15,6 +16,7 @@ use core::cell::Cell;
 use core::ptr;
 
 use crate::entry::BindMeta;
+use crate::sync;
 
 /// One guard's record on the stack.
 pub(crate) struct Shield {
@@ -28,19 +30,41 @@ pub(crate) struct Shield {
 }
 
 /// The stack itself, empty until first used.
-pub(crate) struct ShieldStack(Cell<*mut Vec<Shield>>);
+struct ShieldStack(Cell<*mut Vec<Shield>>);
+
+sync::local! {
+    static SHIELDS: ShieldStack = const { ShieldStack::new() };
+}
+
+/// Runs `f` on this thread's stack, allocating it first if needed.
+///
+/// # Safety
+/// `f` runs no user code (drops no `Shield` with a saved value, runs no
+/// value's `Drop`), so it cannot re-enter and alias the stack.
+pub(crate) unsafe fn with<R>(f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
+    // SAFETY: forwarded from the caller.
+    sync::with_plain_local(&SHIELDS, |stack| unsafe { stack.with(f) }, ShieldStack::new)
+}
+
+/// Whether a shield for key `id` is on this thread's stack (without
+/// allocating it).
+pub(crate) fn has(id: u64) -> bool {
+    sync::with_plain_local(&SHIELDS, |stack| stack.has(id), ShieldStack::new)
+}
+
+/// Takes this thread's whole stack, for thread exit; it is empty afterwards.
+pub(crate) fn take() -> Vec<Shield> {
+    sync::with_plain_local(&SHIELDS, ShieldStack::take, ShieldStack::new)
+}
 
 impl ShieldStack {
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         Self(Cell::new(ptr::null_mut()))
     }
 
-    /// Runs `f` on the stack, allocating it first if needed.
-    ///
     /// # Safety
-    /// `f` runs no user code (drops no `Shield` with a saved value, runs no
-    /// value's `Drop`), so it cannot re-enter and alias the stack.
-    pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
+    /// As for [`with`].
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut Vec<Shield>) -> R) -> R {
         let mut stack = self.0.get();
         if stack.is_null() {
             stack = Box::into_raw(Box::default());
@@ -51,16 +75,14 @@ impl ShieldStack {
         f(unsafe { &mut *stack })
     }
 
-    /// Whether a shield for key `id` is on the stack (without allocating it).
-    pub(crate) fn has(&self, id: u64) -> bool {
+    fn has(&self, id: u64) -> bool {
         let stack = self.0.get();
         // SAFETY: as in `with`; a shared borrow for the duration of a search
         // that runs no user code.
         !stack.is_null() && unsafe { &*stack }.iter().any(|s| s.key_id == id)
     }
 
-    /// Takes the whole stack, for thread exit; it is empty afterwards.
-    pub(crate) fn take(&self) -> Vec<Shield> {
+    fn take(&self) -> Vec<Shield> {
         let stack = self.0.replace(ptr::null_mut());
         if stack.is_null() {
             return Vec::new();

@@ -59,6 +59,46 @@ macro_rules! local {
 }
 pub(crate) use local;
 
+/// Runs `f` with the calling thread's value of `key`, a `const`-initialized
+/// thread-local of a type without a destructor (checked at compile time).
+///
+/// Such a thread-local is never destroyed, so its storage stays valid for
+/// the whole life of the thread, and every access compiles to a direct TLS
+/// access with no "initialized/destroyed" state check. Only the value's
+/// address is taken inside `LocalKey::with` (a closure small enough to always
+/// inline); `f` runs outside it. `destroyed` is not called outside loom.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn with_plain_local<T: 'static, R>(
+    key: &'static std::thread::LocalKey<T>,
+    f: impl FnOnce(&T) -> R,
+    _destroyed: impl FnOnce() -> T,
+) -> R {
+    const { assert!(!core::mem::needs_drop::<T>()) };
+    let value = key.with(core::ptr::from_ref);
+    // SAFETY: `T` has no destructor, so the storage lives until the thread
+    // ends; the reference stays on this thread and does not outlive this call.
+    f(unsafe { &*value })
+}
+
+/// Loom destroys every thread-local at thread end, destructor or not, so a
+/// late access gets the value `destroyed` makes, standing for what std's
+/// build would hold by then. (Models end their threads with
+/// `map::exit_thread`.)
+#[cfg(loom)]
+pub(crate) fn with_plain_local<T: 'static, R>(
+    key: &'static loom::thread::LocalKey<T>,
+    f: impl FnOnce(&T) -> R,
+    destroyed: impl FnOnce() -> T,
+) -> R {
+    match key.try_with(core::ptr::from_ref) {
+        // SAFETY: loom keeps a thread's thread-locals until the thread ends,
+        // and the reference does not outlive this call.
+        Ok(value) => f(unsafe { &*value }),
+        Err(_) => f(&destroyed()),
+    }
+}
+
 /// Declares a function that is `const` except under loom, whose atomics
 /// have no `const` constructor.
 #[cfg(not(loom))]

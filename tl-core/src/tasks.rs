@@ -3,12 +3,14 @@
 //! and the last few tasks that ended, so that a value left behind can be
 //! attributed to the innermost task that was running when it was bound.
 //!
-//! Owner-only (`Cell`s in the thread's map); the one bit other threads need,
-//! whether the thread is inside a task now, is mirrored into the thread's
-//! registration by `map`. Uses nothing above `core`.
+//! Owner-only: `Cell`s in a destructor-less thread-local of its own, reached
+//! with [`with`]. The one bit other threads need, whether the thread is
+//! inside a task now, is mirrored into the thread's registration by `map`.
 
 use core::cell::Cell;
 use core::panic::Location;
+
+use crate::sync;
 
 /// How many ended tasks a thread remembers for attribution.
 pub(crate) const RECENT: usize = 8;
@@ -53,8 +55,18 @@ pub(crate) struct TaskState {
     recent_next: Cell<usize>,
 }
 
+sync::local! {
+    static TASKS: TaskState = const { TaskState::new() };
+}
+
+/// Runs `f` with this thread's task state. Never fails (no destructor).
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&TaskState) -> R) -> R {
+    sync::with_plain_local(&TASKS, f, TaskState::new)
+}
+
 impl TaskState {
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         Self {
             depth: Cell::new(0),
             outer_start: Cell::new(0),
