@@ -69,7 +69,7 @@ pub fn bound() -> Vec<Leftover> {
 
 fn collect(since: Option<u64>) -> Vec<Leftover> {
     let mut to_reveal = Vec::new();
-    let mut found = map::with(|map| {
+    let mut found = with_map_and_tasks(|map, tasks| {
         // Reclaim values of dead keys first, as a bind would.
         map.reclaim_dead();
         let mut found = Vec::new();
@@ -91,7 +91,7 @@ fn collect(since: Option<u64>) -> Vec<Leftover> {
             found.push(Leftover {
                 entry: EntrySnapshot::read(header),
                 value: None,
-                bound_in: tasks::with(|tasks| tasks.task_of(header.bind_seq(), now)),
+                bound_in: tasks.task_of(header.bind_seq(), now),
             });
         }
         found
@@ -320,35 +320,33 @@ impl TaskScope {
     /// wrappers that record where a closure was wrapped).
     #[inline]
     pub fn enter_at(task: &'static str, location: &'static Location<'static>) -> Self {
-        map::with(|map| {
-            tasks::with(|tasks| {
-                if tasks.depth.get() == 0 {
-                    // A task start is a boundary where a pooled thread drops
-                    // dead keys' values (reads do not sweep). Before the task's
-                    // state changes: the drops run user code.
-                    map.reclaim_dead();
-                }
-                let depth = tasks.depth.get();
-                tasks.depth.set(depth + 1);
-                let seq = map.seq();
-                if depth == 0 {
-                    tasks.outer_start.set(seq);
-                    tasks.outer.set(Some(TaskId {
-                        name: task,
-                        location,
-                    }));
-                    map.publish_in_task(true);
-                }
-                Self {
-                    task,
+        with_map_and_tasks(|map, tasks| {
+            if tasks.depth.get() == 0 {
+                // A task start is a boundary where a pooled thread drops
+                // dead keys' values (reads do not sweep). Before the task's
+                // state changes: the drops run user code.
+                map.reclaim_dead();
+            }
+            let depth = tasks.depth.get();
+            tasks.depth.set(depth + 1);
+            let seq = map.seq();
+            if depth == 0 {
+                tasks.outer_start.set(seq);
+                tasks.outer.set(Some(TaskId {
+                    name: task,
                     location,
-                    mark: Mark {
-                        seq,
-                        _marker: PhantomData,
-                    },
-                    depth,
-                }
-            })
+                }));
+                map.publish_in_task(true);
+            }
+            Self {
+                task,
+                location,
+                mark: Mark {
+                    seq,
+                    _marker: PhantomData,
+                },
+                depth,
+            }
         })
     }
 }
@@ -359,28 +357,26 @@ impl Drop for TaskScope {
         // A nested task (a handler called by a handler) is part of the
         // enclosing one: what it leaves bound, its caller may still use and
         // clean up, so only the outermost task's end is a task end.
-        let call_hook = map::with(|map| {
-            tasks::with(|tasks| {
-                tasks.depth.set(self.depth);
-                let hooked = has_task_end_hook();
-                if hooked {
-                    // For attribution: the innermost task a leftover was bound in.
-                    tasks.record_end(EndedTask {
-                        id: TaskId {
-                            name: self.task,
-                            location: self.location,
-                        },
-                        start: self.mark.seq,
-                        end: map.seq(),
-                        depth: self.depth,
-                    });
-                }
-                let call_hook = self.depth == 0 && hooked && sampled(tasks);
-                if self.depth == 0 && !call_hook {
-                    leave_outermost(map, tasks);
-                }
-                call_hook
-            })
+        let call_hook = with_map_and_tasks(|map, tasks| {
+            tasks.depth.set(self.depth);
+            let hooked = has_task_end_hook();
+            if hooked {
+                // For attribution: the innermost task a leftover was bound in.
+                tasks.record_end(EndedTask {
+                    id: TaskId {
+                        name: self.task,
+                        location: self.location,
+                    },
+                    start: self.mark.seq,
+                    end: map.seq(),
+                    depth: self.depth,
+                });
+            }
+            let call_hook = self.depth == 0 && hooked && sampled(tasks);
+            if self.depth == 0 && !call_hook {
+                leave_outermost(map, tasks);
+            }
+            call_hook
         });
         if call_hook {
             if let Some(hook) = hook() {
@@ -391,9 +387,15 @@ impl Drop for TaskScope {
                 });
             }
             // After the hook, which attributes leftovers to the open task.
-            map::with(|map| tasks::with(|tasks| leave_outermost(map, tasks)));
+            with_map_and_tasks(leave_outermost);
         }
     }
+}
+
+/// Runs `f` with this thread's map and task state (two thread-locals).
+#[inline]
+fn with_map_and_tasks<R>(f: impl FnOnce(&map::LocalMap, &TaskState) -> R) -> R {
+    map::with(|map| tasks::with(|tasks| f(map, tasks)))
 }
 
 /// The outermost task is over: an auditor that sees the thread out of its

@@ -455,7 +455,7 @@ impl<T: 'static> Entry<T> {
         let flags = &self.header.local;
         let local = flags.get();
         if local & (stamp::VACANT | stamp::CLONING) != 0 {
-            // Reads the flags again, so the test above can be of memory.
+            // Reads the flags itself: nothing stays live across the call.
             return self.clone_out_slow();
         }
         struct Cloning<'a>(&'a OwnerFlags);

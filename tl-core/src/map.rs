@@ -298,7 +298,7 @@ impl LocalMap {
         let capacity = self.table.get().capacity();
         let wanted = highest.map_or(MIN_SLOTS, capacity_for);
         if capacity > MIN_SLOTS && wanted * 4 <= capacity {
-            self.resize(view, (wanted * 2).max(MIN_SLOTS));
+            self.resize(view, wanted * 2);
         }
     }
 
@@ -307,7 +307,7 @@ impl LocalMap {
         let old = self.table.get();
         let new = Table::allocate(capacity);
         // SAFETY: `old` is live; `new` is empty and large enough.
-        unsafe { old.rehash_into(new) };
+        unsafe { old.copy_into(new) };
         self.table.set(new);
         view.table = new;
         if !old.is_empty_sentinel() {

@@ -9,7 +9,7 @@
 //!   (the map's teardown); a raw pointer rather than a `Box`, so that the
 //!   thread-local needs no destructor.
 //! - Nothing runs user code while the stack is borrowed: callers of
-//!   [`ShieldStack::with`] move values out and drop them after it returns.
+//!   [`with`] move values out and drop them after it returns.
 
 use core::any::Any;
 use core::cell::Cell;

@@ -32,7 +32,7 @@ use core::cell::RefCell;
 use crate::sync::{self, AtomicU64, Mutex, Ordering};
 
 /// The generation field's unit: adding it to an id moves to the next generation.
-const GENERATION_ONE: u64 = 1 << 32;
+pub(crate) const GENERATION_ONE: u64 = 1 << 32;
 /// The most ids a thread's cache holds; a full cache spills half of them.
 #[cfg(not(loom))]
 const CACHE_MAX: usize = 32;
@@ -126,20 +126,30 @@ pub(crate) fn release(id: u64) {
         return; // the generation would wrap: the slot is retired
     }
     let next = id + GENERATION_ONE;
-    #[cfg(loom)]
-    let cached: Result<(), ()> = Err(());
-    #[cfg(not(loom))]
-    let cached = CACHE.try_with(|cache| {
-        let mut ids = cache.0.borrow_mut();
-        if ids.len() >= CACHE_MAX {
-            sync::lock(&FREE).extend(ids.drain(..CACHE_MAX / 2));
-        }
-        ids.push(next);
-    });
-    if cached.is_err() {
-        // This thread's thread-locals are gone (it is exiting), or loom.
+    if !cache(next) {
         sync::lock(&FREE).push(next);
     }
+}
+
+/// Puts a released id in this thread's cache, spilling half of a full one.
+/// False when the thread's thread-locals are gone (it is exiting).
+#[cfg(not(loom))]
+fn cache(next: u64) -> bool {
+    CACHE
+        .try_with(|cache| {
+            let mut ids = cache.0.borrow_mut();
+            if ids.len() >= CACHE_MAX {
+                sync::lock(&FREE).extend(ids.drain(..CACHE_MAX / 2));
+            }
+            ids.push(next);
+        })
+        .is_ok()
+}
+
+/// Loom has no cache (see the module docs).
+#[cfg(loom)]
+fn cache(_next: u64) -> bool {
+    false
 }
 
 #[cfg(all(test, not(loom)))]

@@ -27,7 +27,7 @@ use crate::slots;
 
 pub(crate) const MIN_SLOTS: usize = 8;
 
-pub(crate) type Slot = *mut EntryHeader;
+type Slot = *mut EntryHeader;
 
 /// A raw view of a table: a slot array and its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl Table {
     ///
     /// # Safety
     /// Both tables are live; `to` is empty and owned by the caller.
-    pub(crate) unsafe fn rehash_into(self, to: Self) {
+    pub(crate) unsafe fn copy_into(self, to: Self) {
         for i in 0..self.capacity {
             // SAFETY: `i` is in bounds; the table is live.
             if let Some(entry) = unsafe { self.entry_at(i) } {
@@ -184,14 +184,13 @@ pub(crate) fn capacity_for(slot: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slots::GENERATION_ONE;
     use std::collections::HashMap;
 
     /// Headers with only `key_id` meaningful: the table never reads more.
     fn header(id: u64) -> NonNull<EntryHeader> {
         NonNull::from(Box::leak(EntryHeader::for_table_test(id)))
     }
-
-    const GENERATION_ONE: u64 = 1 << 32;
 
     /// Random inserts and deletes against a `HashMap`: every present id is
     /// found, and an id of the same slot but another generation never is.
@@ -241,7 +240,7 @@ mod tests {
         }
         let bigger = Table::allocate(128);
         // SAFETY: both live; `bigger` is empty and has room for every slot.
-        unsafe { table.rehash_into(bigger) };
+        unsafe { table.copy_into(bigger) };
         for &(id, entry) in model.values() {
             // SAFETY: live entries of `bigger`.
             assert_eq!(unsafe { bigger.find(id) }.map(|(_, e)| e), Some(entry));
