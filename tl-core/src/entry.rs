@@ -13,11 +13,13 @@
 //!   or writes the header. It reaches the entry as an [`EntryHeader`], which
 //!   is not `Sync`.
 //! - Another thread (the auditor) reaches only the [`EntryShared`] part,
-//!   which is `Sync`: `key_id`, `key`, `stamp`, `set_site`, `bytes` and
+//!   which is `Sync`: `key`, `slot`, `stamp`, `set_site`, `bytes` and
 //!   `set_seq`, and only while holding the owner's table lock (see
 //!   `registration::View`); the owner frees an entry only after unlinking it
-//!   under that lock. The owner-only flags (`local`) have no accessor on
-//!   `EntryShared`.
+//!   under that lock. The owner-only word (`local`: the key's generation and
+//!   the flags) has no accessor on `EntryShared`.
+//! - An entry sits at its key's slot in its thread's table, so its key id is
+//!   its generation (in `local`) and its slot.
 //! - `value` is initialized exactly when `local` has `VACANT` clear or `MUT`
 //!   set (see [`EntryHeader::is_set`]); `stamp & SET` mirrors it for the
 //!   auditor.
@@ -31,10 +33,11 @@ use core::ptr::NonNull;
 use crate::error::AccessError;
 use crate::key::{ErasedEntry, KeyShared};
 use crate::keyref::{KeyPin, KeyRef};
+use crate::slots;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-/// Bit layouts of `EntryShared::stamp` (auditor-visible) and
-/// `EntryShared::local` (owner-only).
+/// Bit layouts of `EntryShared::stamp` (auditor-visible) and the flags in
+/// `EntryShared::local` (owner-only; its low 32 bits).
 pub(crate) mod stamp {
     /// `stamp`: a value is bound.
     pub(crate) const SET: u64 = 1;
@@ -81,7 +84,11 @@ pub(crate) mod stamp {
 /// accessor on this type: only [`EntryHeader`] reads them.
 #[repr(C)]
 pub(crate) struct EntryShared {
-    pub(crate) key_id: u64,
+    /// Owner-only: the key's generation (high 32 bits, fixed at creation)
+    /// and the bound flag, borrow count, shield and cloning flags (low 32
+    /// bits). One word, so that `get` checks "this key's, and readable" with
+    /// one load and one test.
+    local: OwnerWord,
     /// One holder reference (a pin once `PINNED`), released when the entry
     /// is freed.
     key: NonNull<KeyShared>,
@@ -91,17 +98,17 @@ pub(crate) struct EntryShared {
     /// Retained bytes of the bound value (saturating): `size_of::<T>()` plus
     /// the key's heap size hook, if it has one.
     bytes: AtomicU32,
-    /// Owner-only: bound flag, borrow count, shield and cloning flags.
-    local: OwnerFlags,
+    /// The key's slot: where the entry sits in its thread's table.
+    slot: u32,
     /// The owning thread's set counter at the last bind (see `checkpoint`).
     set_seq: AtomicU64,
 }
 
 // SAFETY: every field another thread may read is immutable after creation
-// or atomic, and `key` points to a `KeyShared`, which is `Sync`. The two
-// owner-only `Cell`s are private to this module and touched only through
-// `EntryHeader` (not `Sync`, so it never reaches another thread): no code
-// outside this module can reach them, and `EntryShared` has no method that
+// or atomic, and `key` points to a `KeyShared`, which is `Sync`. The
+// owner-only `Cell` (`local`) is private to this module and touched only
+// through `EntryHeader` (not `Sync`, so it never reaches another thread): no
+// code outside this module can reach it, and `EntryShared` has no method that
 // does.
 unsafe impl Sync for EntryShared {}
 const _: () = {
@@ -109,30 +116,49 @@ const _: () = {
     sync::<KeyShared>();
 };
 // The per-entry memory budget (64 bytes beyond the value, `tests/memory.rs`)
-// assumes this size: the owner-only flags fill what would be padding.
+// assumes this size: the slot fills what would be padding.
 #[cfg(all(target_pointer_width = "64", not(loom)))]
 const _: () = assert!(size_of::<EntryHeader>() == 48);
 
-/// A flag word that only the entry's owning thread reads and writes: a
-/// `Cell`, so that the compiler may drop the stores `get` makes around a
-/// trivial clone (setting `CLONING` and clearing it again; relaxed atomics
-/// measured 0.15 ns slower per `get`). Private, with no accessor on
-/// [`EntryShared`].
-struct OwnerFlags(Cell<u32>);
+/// The word that only the entry's owning thread reads and writes: the key's
+/// generation bits (fixed) and the flags (`stamp`'s `local` bits). A `Cell`,
+/// so that the compiler may drop the stores `get` makes around a trivial
+/// clone (setting `CLONING` and clearing it again; relaxed atomics measured
+/// 0.15 ns slower per `get`). Private, with no accessor on [`EntryShared`].
+struct OwnerWord(Cell<u64>);
 
-impl OwnerFlags {
-    const fn new(flags: u32) -> Self {
-        Self(Cell::new(flags))
+/// The flags' half of an [`OwnerWord`].
+const FLAGS_MASK: u64 = u32::MAX as u64;
+
+impl OwnerWord {
+    const fn new(key_id: u64, flags: u32) -> Self {
+        Self(Cell::new(slots::generation_bits(key_id) | flags as u64))
     }
 
+    /// The flags.
     #[inline]
     fn get(&self) -> u32 {
-        self.0.get()
+        // Truncation is the point: the flags are the low 32 bits.
+        self.0.get() as u32
+    }
+
+    /// Replaces the flags, keeping the generation.
+    #[inline]
+    fn set(&self, flags: u32) {
+        self.0.set((self.0.get() & !FLAGS_MASK) | u64::from(flags));
     }
 
     #[inline]
-    fn set(&self, flags: u32) {
-        self.0.set(flags);
+    fn generation_bits(&self) -> u64 {
+        self.0.get() & !FLAGS_MASK
+    }
+
+    /// Whether the word is `id`'s generation with neither `VACANT` nor
+    /// `CLONING` set: one load, one xor and one test.
+    #[inline]
+    fn is_readable_for(&self, id: u64) -> bool {
+        const CHECKED: u64 = !FLAGS_MASK | (stamp::VACANT | stamp::CLONING) as u64;
+        (self.0.get() ^ slots::generation_bits(id)) & CHECKED == 0
     }
 }
 
@@ -192,6 +218,18 @@ impl EntryShared {
 }
 
 impl EntryHeader {
+    /// The key's id: the generation in the owner word and the slot.
+    #[inline]
+    pub(crate) fn key_id(&self) -> u64 {
+        self.local.generation_bits() | u64::from(self.slot)
+    }
+
+    /// The key's slot.
+    #[inline]
+    pub(crate) fn slot(&self) -> usize {
+        self.slot as usize
+    }
+
     /// Whether a value is bound (others read `stamp & SET`).
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
@@ -249,12 +287,12 @@ impl EntryHeader {
     pub(crate) fn for_table_test(key_id: u64) -> Box<Self> {
         Box::new(Self {
             shared: EntryShared {
-                key_id,
+                local: OwnerWord::new(key_id, stamp::VACANT),
                 key: NonNull::dangling(),
                 stamp: AtomicU64::new(0),
                 set_site: AtomicPtr::new(core::ptr::null_mut()),
                 bytes: AtomicU32::new(0),
-                local: OwnerFlags::new(stamp::VACANT),
+                slot: slots::slot_u32(key_id),
                 set_seq: AtomicU64::new(0),
             },
             _owner_only: PhantomData,
@@ -322,12 +360,12 @@ impl<T: 'static> Entry<T> {
         let boxed = Box::new(Self {
             header: EntryHeader {
                 shared: EntryShared {
-                    key_id: key.id,
+                    local: OwnerWord::new(key.id, 0),
+                    slot: slots::slot_u32(key.id),
                     key: key.into_raw(),
                     stamp: AtomicU64::new(meta.stamp()),
                     set_site: AtomicPtr::new(core::ptr::from_ref(meta.site).cast_mut()),
                     bytes: AtomicU32::new(0),
-                    local: OwnerFlags::new(0),
                     set_seq: AtomicU64::new(meta.seq),
                 },
                 _owner_only: PhantomData,
@@ -452,13 +490,55 @@ impl<T: 'static> Entry<T> {
     where
         T: Clone,
     {
-        let flags = &self.header.local;
-        let local = flags.get();
-        if local & (stamp::VACANT | stamp::CLONING) != 0 {
+        if self.header.local.get() & (stamp::VACANT | stamp::CLONING) != 0 {
             // Reads the flags itself: nothing stays live across the call.
             return self.clone_out_slow();
         }
-        struct Cloning<'a>(&'a OwnerFlags);
+        // SAFETY: checked just above.
+        Ok(Some(unsafe { self.clone_readable() }))
+    }
+
+    /// `get`'s fast path: clones the value out of the entry at `id`'s slot
+    /// if it is `id`'s entry (same generation) and the value is readable
+    /// (`VACANT` and `CLONING` clear): one load and one test decide.
+    /// `None` sends the caller to the full path.
+    ///
+    /// # Safety
+    /// `header` is the live entry at `id`'s slot in the current thread's
+    /// table, and `id` is a key whose values are `T`, alive during the
+    /// clone, or an id no key has (0). An entry sits at its own key's slot,
+    /// and a slot passes to a new key only after every entry of the old one
+    /// is freed, so an entry with `id`'s generation is `id`'s.
+    #[inline]
+    pub(crate) unsafe fn clone_if_readable(header: NonNull<EntryHeader>, id: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        // SAFETY: live and owned by this thread (caller).
+        if !unsafe { header.as_ref() }.local.is_readable_for(id) {
+            return None;
+        }
+        // SAFETY: `id`'s entry (caller), so it holds a `T`; the caller keeps
+        // it alive; readable per the check above.
+        Some(unsafe { Self::from_header(header).clone_readable() })
+    }
+
+    /// Clones the value out, marking it `CLONING` meanwhile.
+    ///
+    /// # Safety
+    /// `VACANT` and `CLONING` are clear.
+    #[inline]
+    unsafe fn clone_readable(&self) -> T
+    where
+        T: Clone,
+    {
+        let flags = &self.header.local;
+        let local = flags.get();
+        // SAFETY: the caller's precondition. Telling the compiler lets it
+        // see that the `CLONING` store and its undo below restore the word
+        // as it was, and drop both around a clone that runs no code.
+        unsafe { core::hint::assert_unchecked(local & (stamp::VACANT | stamp::CLONING) == 0) };
+        struct Cloning<'a>(&'a OwnerWord);
         impl Drop for Cloning<'_> {
             #[inline]
             fn drop(&mut self) {
@@ -467,11 +547,10 @@ impl<T: 'static> Entry<T> {
         }
         flags.set(local | stamp::CLONING);
         let _cloning = Cloning(flags);
-        // SAFETY: bound and not mutably borrowed (`VACANT` is clear), and
-        // `CLONING` keeps it from being replaced or removed during the clone.
-        Ok(Some(
-            unsafe { (*self.value.get()).assume_init_ref() }.clone(),
-        ))
+        // SAFETY: bound and not mutably borrowed (`VACANT` is clear, caller),
+        // and `CLONING` keeps it from being replaced or removed during the
+        // clone.
+        unsafe { (*self.value.get()).assume_init_ref() }.clone()
     }
 
     /// [`Self::clone_out`] when the value is unbound, mutably borrowed, or
@@ -593,5 +672,59 @@ impl<T: 'static> Drop for RefMut<'_, T> {
     fn drop(&mut self) {
         let local = &self.entry.header.local;
         local.set(local.get() & !(stamp::MUT | stamp::VACANT));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::GENERATION_ONE;
+
+    const ID: u64 = 3 * GENERATION_ONE + 7;
+
+    #[test]
+    fn the_owner_word_keeps_the_generation_under_flag_changes() {
+        let word = OwnerWord::new(ID, stamp::VACANT);
+        assert_eq!(word.get(), stamp::VACANT);
+        assert_eq!(word.generation_bits(), 3 * GENERATION_ONE);
+        word.set(u32::MAX);
+        word.set(stamp::SHIELDED | stamp::BORROW_ONE);
+        assert_eq!(word.get(), stamp::SHIELDED | stamp::BORROW_ONE);
+        assert_eq!(word.generation_bits(), 3 * GENERATION_ONE);
+    }
+
+    #[test]
+    fn readable_needs_the_generation_and_vacant_and_cloning_clear() {
+        let word = OwnerWord::new(ID, 0);
+        assert!(word.is_readable_for(ID));
+        // The slot is the table's business: only the generation is compared.
+        assert!(word.is_readable_for(ID + 1));
+        // Flags that do not block a read.
+        for flags in [
+            stamp::BORROW_ONE,
+            stamp::BORROW_MASK,
+            stamp::SHIELDED,
+            stamp::PINNED,
+        ] {
+            word.set(flags);
+            assert!(word.is_readable_for(ID), "{flags:#x}");
+        }
+        for flags in [stamp::VACANT, stamp::VACANT | stamp::MUT, stamp::CLONING] {
+            word.set(flags);
+            assert!(!word.is_readable_for(ID), "{flags:#x}");
+        }
+        word.set(0);
+        for other in [0, 7, ID - GENERATION_ONE, ID + GENERATION_ONE, u64::MAX] {
+            assert!(!word.is_readable_for(other), "{other:#x}");
+        }
+    }
+
+    #[test]
+    fn a_header_rebuilds_its_key_id_from_generation_and_slot() {
+        let header = EntryHeader::for_table_test(ID);
+        assert_eq!(header.key_id(), ID);
+        assert_eq!(header.slot(), 7);
+        header.set_shielded(true);
+        assert_eq!(header.key_id(), ID);
     }
 }

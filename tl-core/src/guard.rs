@@ -40,7 +40,11 @@ fn shelter<T: 'static>(entry: &Entry<T>) -> bool {
     // the shield, and nothing is dropped.
     unsafe {
         shields::with(|shields| {
-            let Some(shield) = shields.iter_mut().rev().find(|s| s.key_id == header.key_id) else {
+            let Some(shield) = shields
+                .iter_mut()
+                .rev()
+                .find(|s| s.key_id == header.key_id())
+            else {
                 return false;
             };
             if shield.saved.is_some() || bound.seq > shield.token {

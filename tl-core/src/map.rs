@@ -3,11 +3,12 @@
 //! # Design
 //! The hot path: a key's id is a dense slot plus a generation (`slots`), and
 //! the thread's table is a vector of entry pointers indexed by slot
-//! (`table`). So `get` is a TLS access, a bounds check, a load of the slot, a
-//! compare of the entry's id with the key's (slot and generation: a reused
-//! slot never reaches a dead key's value) and one `test` of the entry's flags
-//! word (bound, not mutably borrowed, not being cloned), with no hashing, no
-//! probing and no death check. The JDK's open-addressing table, which the
+//! (`table`). So `get` is a TLS access, a bounds check, a load of the slot and
+//! one load and `test` of the entry's owner word, which holds the key's
+//! generation beside the flags: the test checks the generation (a reused
+//! slot never reaches a dead key's value; the slot matches by position) and
+//! the flags (bound, not mutably borrowed, not being cloned) at once. There
+//! is no hashing, no probing and no death check. The JDK's open-addressing table, which the
 //! first version followed, spent an extra multiply, mask and probe loop per
 //! lookup. A slot is reused only once every entry of its last key is freed,
 //! so a table never holds two keys' entries at one index; tables grow to the
@@ -61,7 +62,6 @@ use std::sync::Arc;
 use crate::entry::EntryHeader;
 use crate::registration::{self, ThreadShared, View};
 use crate::shields;
-use crate::slots;
 use crate::sync::{self, AtomicU64, Ordering};
 use crate::table::{MIN_SLOTS, Table, capacity_for};
 use crate::tasks;
@@ -163,6 +163,15 @@ impl LocalMap {
         unsafe { self.table.get().find(id) }.map(|(_, entry)| entry)
     }
 
+    /// The entry at `id`'s slot, whichever key's it is, without sweeping
+    /// (for `get`'s fast path, which checks the generation itself).
+    #[inline]
+    pub(crate) fn at_slot_of(&self, id: u64) -> Option<NonNull<EntryHeader>> {
+        // SAFETY: `table` is this thread's live table; non-null slots point to
+        // linked, live entries.
+        unsafe { self.table.get().at_slot_of(id) }
+    }
+
     #[inline]
     pub(crate) fn next_seq(&self) -> u64 {
         let seq = self.seq.get() + 1;
@@ -251,7 +260,7 @@ impl LocalMap {
         let len = self.len.get() + 1;
         let mut table = self.table.get();
         // SAFETY: the caller's new entry is live.
-        let slot = slots::slot(unsafe { entry.as_ref() }.key_id);
+        let slot = unsafe { entry.as_ref() }.slot();
         if slot >= table.capacity() {
             table = self.resize(&mut view, capacity_for(slot));
         }

@@ -54,6 +54,23 @@ pub(crate) unsafe fn find_for_read<'a, T: 'static>(
         .map(|header| unsafe { Entry::from_header(header) })
 }
 
+/// `get`'s fast path: the current thread's value for `id`, cloned, if its
+/// entry is found at once and readable; `None` sends the caller to the full
+/// path (unbound, borrowed, no entry yet, or a key not created yet: id 0).
+///
+/// # Safety
+/// `id` is the id of a key whose values are `T`, or 0, and the caller keeps
+/// the key alive (holds its handle).
+#[inline]
+pub(crate) unsafe fn clone_if_readable<T: Clone + 'static>(id: u64) -> Option<T> {
+    let header = map::with(|map| map.at_slot_of(id))?;
+    // SAFETY: found at `id`'s slot of this thread's table; linked entries are
+    // live, and this one stays so during the clone: either it is `id`'s,
+    // whose key the caller keeps alive, or the check fails before any user
+    // code runs. `id`'s values are `T` (caller).
+    unsafe { Entry::<T>::clone_if_readable(header, id) }
+}
+
 #[inline]
 pub(crate) fn bind_meta<T>(
     map: &LocalMap,

@@ -72,8 +72,20 @@ sync::local! {
 /// The slot of `id`: the index of its entry in every thread's table.
 #[inline]
 pub(crate) fn slot(id: u64) -> usize {
+    slot_u32(id) as usize
+}
+
+/// [`slot`] as stored in an entry.
+#[inline]
+pub(crate) const fn slot_u32(id: u64) -> u32 {
     // Truncation is the point: the slot is the low 32 bits.
-    (id as u32) as usize
+    id as u32
+}
+
+/// `id` with its slot bits cleared: its generation, in place.
+#[inline]
+pub(crate) const fn generation_bits(id: u64) -> u64 {
+    id & !(u32::MAX as u64)
 }
 
 /// A fresh key id (never 0, never handed out before).

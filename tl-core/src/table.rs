@@ -8,6 +8,8 @@
 //! the whole id, slot and generation, so a slot reused by a later key never
 //! reaches an entry of the key that used it before (which cannot be there
 //! anyway: a slot is reused only once every entry of its last key is freed).
+//! `get`'s fast path takes the entry at the slot ([`Table::at_slot_of`]) and
+//! compares the generation itself, in the same test as the entry's flags.
 //!
 //! A table costs 8 bytes per slot up to the highest slot the thread holds an
 //! entry for, rounded up to a power of two. Slots are recycled, so that
@@ -112,14 +114,25 @@ impl Table {
     /// The table is live and every non-null slot points to a live entry.
     #[inline]
     pub(crate) unsafe fn find(self, id: u64) -> Option<(usize, NonNull<EntryHeader>)> {
+        // SAFETY: forwarded from the caller.
+        let entry = unsafe { self.at_slot_of(id) }?;
+        // SAFETY: non-null slots point to live entries (caller).
+        (unsafe { entry.as_ref() }.key_id() == id).then_some((slots::slot(id), entry))
+    }
+
+    /// The entry at `id`'s slot, whichever key's it is: `get`'s fast path
+    /// compares the generation itself, in one test with the flags.
+    ///
+    /// # Safety
+    /// As for [`Self::find`].
+    #[inline]
+    pub(crate) unsafe fn at_slot_of(self, id: u64) -> Option<NonNull<EntryHeader>> {
         let i = slots::slot(id);
         if i >= self.capacity {
             return None;
         }
         // SAFETY: `i` is in bounds; the table is live (caller).
-        let entry = unsafe { self.entry_at(i) }?;
-        // SAFETY: non-null slots point to live entries (caller).
-        (unsafe { entry.as_ref() }.key_id == id).then_some((i, entry))
+        unsafe { self.entry_at(i) }
     }
 
     /// Places an entry whose key has no entry in the table yet.
@@ -133,7 +146,7 @@ impl Table {
     /// `entry` is live.
     pub(crate) unsafe fn insert_new(self, entry: NonNull<EntryHeader>) {
         // SAFETY: `entry` is live (caller).
-        let i = slots::slot(unsafe { entry.as_ref() }.key_id);
+        let i = unsafe { entry.as_ref() }.slot();
         debug_assert!(i < self.capacity);
         // SAFETY: in bounds (caller).
         let occupant = unsafe { self.entry_at(i) };

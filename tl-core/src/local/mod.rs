@@ -265,6 +265,21 @@ impl<T: 'static> ThreadLocal<T> {
         let id = self.key.id_or_zero();
         // SAFETY: the id is this handle's (or 0, which finds nothing), whose
         // values are `T`; the handle keeps the key alive during the clone.
+        if let Some(value) = unsafe { ops::clone_if_readable::<T>(id) } {
+            return Some(value);
+        }
+        self.get_slow(id, Location::caller())
+    }
+
+    /// [`Self::get`] when the fast path declined: unbound, borrowed, being
+    /// cloned (a `get` in the value's `Clone`), or no entry yet.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, id: u64, site: &'static Location<'static>) -> Option<T>
+    where
+        T: Clone,
+    {
+        // SAFETY: as in `get`.
         if let Some(entry) = map::with(|map| unsafe { ops::find_for_read::<T>(map, id) }) {
             match entry.clone_out() {
                 Ok(Some(value)) => return Some(value),
@@ -272,7 +287,7 @@ impl<T: 'static> ThreadLocal<T> {
                 Err(_) => ops::borrowed_panic(),
             }
         }
-        self.with_unbound(Location::caller(), |value| value.cloned())
+        self.with_unbound(site, |value| value.cloned())
     }
 
     /// Runs `f` with a reference to this thread's value, without cloning it,
