@@ -230,6 +230,14 @@ impl EntryHeader {
         self.slot as usize
     }
 
+    /// Whether this entry, found at `id`'s slot, is `id`'s: the slot matches
+    /// by position, so only the generation is compared.
+    #[inline]
+    pub(crate) fn is_at_slot_for(&self, id: u64) -> bool {
+        debug_assert_eq!(self.slot(), slots::slot(id));
+        self.local.generation_bits() == slots::generation_bits(id)
+    }
+
     /// Whether a value is bound (others read `stamp & SET`).
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
@@ -507,8 +515,8 @@ impl<T: 'static> Entry<T> {
     /// `header` is the live entry at `id`'s slot in the current thread's
     /// table, and `id` is a key whose values are `T`, alive during the
     /// clone, or an id no key has (0). An entry sits at its own key's slot,
-    /// and a slot passes to a new key only after every entry of the old one
-    /// is freed, so an entry with `id`'s generation is `id`'s.
+    /// so one found at `id`'s slot with `id`'s generation has `id` as its
+    /// key id, and ids are never handed out twice: it is `id`'s entry.
     #[inline]
     pub(crate) unsafe fn clone_if_readable(header: NonNull<EntryHeader>, id: u64) -> Option<T>
     where

@@ -4,12 +4,13 @@
 //! # Design
 //! Every key id carries a dense slot (see `slots`), so a thread's entry of a
 //! key lives at index `slot` of its table, and a lookup is one bounds check,
-//! one load and one id compare: no hashing and no probing. The compare is of
-//! the whole id, slot and generation, so a slot reused by a later key never
-//! reaches an entry of the key that used it before (which cannot be there
-//! anyway: a slot is reused only once every entry of its last key is freed).
-//! `get`'s fast path takes the entry at the slot ([`Table::at_slot_of`]) and
-//! compares the generation itself, in the same test as the entry's flags.
+//! one load and one id compare: no hashing and no probing. The entry's slot
+//! matches by position, so the compare is of the generation, and a slot
+//! reused by a later key never reaches an entry of the key that used it
+//! before (which cannot be there anyway: a slot is reused only once every
+//! entry of its last key is freed). `get`'s fast path takes the entry at the
+//! slot ([`Table::at_slot_of`]) and compares the generation itself, in the
+//! same test as the entry's flags.
 //!
 //! A table costs 8 bytes per slot up to the highest slot the thread holds an
 //! entry for, rounded up to a power of two. Slots are recycled, so that
@@ -117,7 +118,7 @@ impl Table {
         // SAFETY: forwarded from the caller.
         let entry = unsafe { self.at_slot_of(id) }?;
         // SAFETY: non-null slots point to live entries (caller).
-        (unsafe { entry.as_ref() }.key_id() == id).then_some((slots::slot(id), entry))
+        (unsafe { entry.as_ref() }.is_at_slot_for(id)).then_some((slots::slot(id), entry))
     }
 
     /// The entry at `id`'s slot, whichever key's it is: `get`'s fast path
