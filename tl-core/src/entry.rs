@@ -17,7 +17,8 @@
 //!   `set_seq`, and only while holding the owner's table lock (see
 //!   `registration::View`); the owner frees an entry only after unlinking it
 //!   under that lock. The owner-only word (`local`: the key's generation and
-//!   the flags) has no accessor on `EntryShared`.
+//!   the flags) is not part of `EntryShared` but a field of the header
+//!   beside it, so nothing reached through `EntryShared` can touch it.
 //! - An entry sits at its key's slot in its thread's table, so its key id is
 //!   its generation (in `local`) and its slot.
 //! - `value` is initialized exactly when `local` has `VACANT` clear or `MUT`
@@ -25,7 +26,6 @@
 //!   auditor.
 
 use core::cell::{Cell, UnsafeCell};
-use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::panic::Location;
 use core::ptr::NonNull;
@@ -78,17 +78,10 @@ pub(crate) mod stamp {
 /// view lock, which keeps the entry linked and live); the owner reads it
 /// through its [`EntryHeader`]. Fields that the owner writes while others
 /// may read them are atomics with a single writer, the owner, so plain
-/// load/store pairs (no read-modify-write) suffice. The owner-only flags sit
-/// here too, to keep the header at 48 bytes (a separate owner part would
-/// add 8 bytes of padding), but are private to this module and have no
-/// accessor on this type: only [`EntryHeader`] reads them.
+/// load/store pairs (no read-modify-write) suffice. The owner-only word is
+/// not here: it is [`EntryHeader`]'s own field.
 #[repr(C)]
 pub(crate) struct EntryShared {
-    /// Owner-only: the key's generation (high 32 bits, fixed at creation)
-    /// and the bound flag, borrow count, shield and cloning flags (low 32
-    /// bits). One word, so that `get` checks "this key's, and readable" with
-    /// one load and one test.
-    local: OwnerWord,
     /// One holder reference (a pin once `PINNED`), released when the entry
     /// is freed.
     key: NonNull<KeyShared>,
@@ -104,19 +97,16 @@ pub(crate) struct EntryShared {
     set_seq: AtomicU64,
 }
 
-// SAFETY: every field another thread may read is immutable after creation
-// or atomic, and `key` points to a `KeyShared`, which is `Sync`. The
-// owner-only `Cell` (`local`) is private to this module and touched only
-// through `EntryHeader` (not `Sync`, so it never reaches another thread): no
-// code outside this module can reach it, and `EntryShared` has no method that
-// does.
+// SAFETY: every field is immutable after creation or atomic, and `key` (the
+// only field that is not `Sync` by itself, being a raw pointer) points to a
+// `KeyShared`, which is `Sync` and lives while the entry does.
 unsafe impl Sync for EntryShared {}
 const _: () = {
     const fn sync<T: Sync>() {}
     sync::<KeyShared>();
 };
 // The per-entry memory budget (64 bytes beyond the value, `tests/memory.rs`)
-// assumes this size: the slot fills what would be padding.
+// assumes this size: the slot fills what would be padding after `bytes`.
 #[cfg(all(target_pointer_width = "64", not(loom)))]
 const _: () = assert!(size_of::<EntryHeader>() == 48);
 
@@ -124,7 +114,7 @@ const _: () = assert!(size_of::<EntryHeader>() == 48);
 /// generation bits (fixed) and the flags (`stamp`'s `local` bits). A `Cell`,
 /// so that the compiler may drop the stores `get` makes around a trivial
 /// clone (setting `CLONING` and clearing it again; relaxed atomics measured
-/// 0.15 ns slower per `get`). Private, with no accessor on [`EntryShared`].
+/// 0.15 ns slower per `get`), which also makes [`EntryHeader`] `!Sync`.
 struct OwnerWord(Cell<u64>);
 
 /// The flags' half of an [`OwnerWord`].
@@ -163,12 +153,17 @@ impl OwnerWord {
 }
 
 /// The type-erased head of an entry, as its owning thread sees it: the
-/// shared part plus the owner-only flags. Not `Sync`, so it never reaches
-/// another thread; other threads get the [`EntryShared`] part.
-#[repr(transparent)]
+/// owner-only word plus the shared part. Not `Sync` (the word is a `Cell`),
+/// so it never reaches another thread; other threads get the
+/// [`EntryShared`] part.
+#[repr(C)]
 pub(crate) struct EntryHeader {
+    /// Owner-only: the key's generation (high 32 bits, fixed at creation)
+    /// and the bound flag, borrow count, shield and cloning flags (low 32
+    /// bits). One word, so that `get` checks "this key's, and readable" with
+    /// one load and one test.
+    local: OwnerWord,
     shared: EntryShared,
-    _owner_only: PhantomData<Cell<()>>,
 }
 
 impl core::ops::Deref for EntryHeader {
@@ -294,8 +289,8 @@ impl EntryHeader {
     #[cfg(test)]
     pub(crate) fn for_table_test(key_id: u64) -> Box<Self> {
         Box::new(Self {
+            local: OwnerWord::new(key_id, stamp::VACANT),
             shared: EntryShared {
-                local: OwnerWord::new(key_id, stamp::VACANT),
                 key: NonNull::dangling(),
                 stamp: AtomicU64::new(0),
                 set_site: AtomicPtr::new(core::ptr::null_mut()),
@@ -303,7 +298,6 @@ impl EntryHeader {
                 slot: slots::slot_u32(key_id),
                 set_seq: AtomicU64::new(0),
             },
-            _owner_only: PhantomData,
         })
     }
 
@@ -367,8 +361,8 @@ impl<T: 'static> Entry<T> {
     pub(crate) fn allocate(key: KeyRef, value: T, meta: BindMeta) -> NonNull<EntryHeader> {
         let boxed = Box::new(Self {
             header: EntryHeader {
+                local: OwnerWord::new(key.id, 0),
                 shared: EntryShared {
-                    local: OwnerWord::new(key.id, 0),
                     slot: slots::slot_u32(key.id),
                     key: key.into_raw(),
                     stamp: AtomicU64::new(meta.stamp()),
@@ -376,7 +370,6 @@ impl<T: 'static> Entry<T> {
                     bytes: AtomicU32::new(0),
                     set_seq: AtomicU64::new(meta.seq),
                 },
-                _owner_only: PhantomData,
             },
             value: UnsafeCell::new(MaybeUninit::new(value)),
         });
