@@ -37,7 +37,7 @@ use crate::slots;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Bit layouts of `EntryShared::stamp` (auditor-visible) and the flags in
-/// `EntryShared::local` (owner-only; its low 32 bits).
+/// `EntryHeader::local` (owner-only; its low 32 bits).
 pub(crate) mod stamp {
     /// `stamp`: a value is bound.
     pub(crate) const SET: u64 = 1;
@@ -479,26 +479,6 @@ impl<T: 'static> Entry<T> {
         Ok(Some(Ref { entry: self }))
     }
 
-    /// Clones the bound value out: `Ok(None)` when nothing is bound.
-    ///
-    /// The clone may run user code that touches this thread-local, so the
-    /// value is marked borrowed meanwhile: with the `CLONING` flag when it is
-    /// free (a store and its undo, which the compiler drops around a trivial
-    /// clone), with the borrow count when it is not (a `get` nested in a
-    /// `Clone`). One load and one test decide the common case.
-    #[inline]
-    pub(crate) fn clone_out(&self) -> Result<Option<T>, AccessError>
-    where
-        T: Clone,
-    {
-        if self.header.local.get() & (stamp::VACANT | stamp::CLONING) != 0 {
-            // Reads the flags itself: nothing stays live across the call.
-            return self.clone_out_slow();
-        }
-        // SAFETY: checked just above.
-        Ok(Some(unsafe { self.clone_readable() }))
-    }
-
     /// `get`'s fast path: clones the value out of the entry at `id`'s slot
     /// if it is `id`'s entry (same generation) and the value is readable
     /// (`VACANT` and `CLONING` clear): one load and one test decide.
@@ -524,7 +504,9 @@ impl<T: 'static> Entry<T> {
         Some(unsafe { Self::from_header(header).clone_readable() })
     }
 
-    /// Clones the value out, marking it `CLONING` meanwhile.
+    /// Clones the value out, marking it `CLONING` meanwhile: the clone may
+    /// run user code that touches this thread-local. The store and its undo
+    /// cost nothing around a clone that runs no code (see below).
     ///
     /// # Safety
     /// `VACANT` and `CLONING` are clear.
@@ -554,11 +536,13 @@ impl<T: 'static> Entry<T> {
         unsafe { (*self.value.get()).assume_init_ref() }.clone()
     }
 
-    /// [`Self::clone_out`] when the value is unbound, mutably borrowed, or
-    /// already being cloned (a `get` nested in the value's `Clone`).
+    /// Clones the bound value out, in any state: `Ok(None)` when nothing is
+    /// bound, an error when it is mutably borrowed, and through the borrow
+    /// count when it is already being cloned (a `get` nested in the value's
+    /// `Clone`). `get`'s path when [`Self::clone_if_readable`] declined.
     #[cold]
     #[inline(never)]
-    fn clone_out_slow(&self) -> Result<Option<T>, AccessError>
+    pub(crate) fn clone_out(&self) -> Result<Option<T>, AccessError>
     where
         T: Clone,
     {

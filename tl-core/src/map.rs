@@ -8,9 +8,9 @@
 //! generation beside the flags: the test checks the generation (a reused
 //! slot never reaches a dead key's value; the slot matches by position) and
 //! the flags (bound, not mutably borrowed, not being cloned) at once. There
-//! is no hashing, no probing and no death check. The JDK's open-addressing table, which the
-//! first version followed, spent an extra multiply, mask and probe loop per
-//! lookup. A slot is reused only once every entry of its last key is freed,
+//! is no hashing, no probing and no death check. The JDK's open-addressing
+//! table, which the first version followed, spent an extra multiply, mask and
+//! probe loop per lookup. A slot is reused only once every entry of its last key is freed,
 //! so a table never holds two keys' entries at one index; tables grow to the
 //! highest slot their thread binds, and a sweep shrinks them when their
 //! upper three quarters are empty.
