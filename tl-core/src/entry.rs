@@ -55,8 +55,10 @@ pub(crate) mod stamp {
     pub(crate) const SHIELDED: u32 = 1 << 12;
     /// `local`: no value can be read: none is bound, or it is mutably
     /// borrowed. Set, not clear, for "unreadable", so that `get` checks it
-    /// and `CLONING` with one `test`.
-    pub(crate) const VACANT: u32 = 1 << 13;
+    /// and `CLONING` with one `test`. Bit 30, like `CLONING`'s 31: a key id
+    /// has those bits clear (`slots::SLOT_LIMIT`), so `get` can xor the whole
+    /// id into the owner word and test the generation and both flags at once.
+    pub(crate) const VACANT: u32 = 1 << 30;
     /// `local`: the value is bound and mutably borrowed (`VACANT` is set too).
     pub(crate) const MUT: u32 = 1 << 14;
     /// `local` bits that send `set` and `remove` off the fast path.
@@ -64,8 +66,9 @@ pub(crate) mod stamp {
     /// `local`: the entry's key reference was demoted to a pin (its thread is
     /// exiting), so freeing the entry releases a pin, not a holder.
     pub(crate) const PINNED: u32 = 1 << 15;
-    /// `local`: `get` is cloning the value out.
-    pub(crate) const CLONING: u32 = 1 << 16;
+    /// `local`: `get` is cloning the value out. Above the slot bits, as
+    /// `VACANT` is.
+    pub(crate) const CLONING: u32 = 1 << 31;
 
     pub(crate) const fn time_ms(stamp: u64) -> u64 {
         stamp >> TIME_SHIFT
@@ -144,11 +147,17 @@ impl OwnerWord {
     }
 
     /// Whether the word is `id`'s generation with neither `VACANT` nor
-    /// `CLONING` set: one load, one xor and one test.
+    /// `CLONING` set: one load, one xor with the whole id and one test (the
+    /// id's slot bits never reach the checked bits; see below).
     #[inline]
     fn is_readable_for(&self, id: u64) -> bool {
         const CHECKED: u64 = !FLAGS_MASK | (stamp::VACANT | stamp::CLONING) as u64;
-        (self.0.get() ^ slots::generation_bits(id)) & CHECKED == 0
+        // The checked flag bits are at or above the slot limit, so every
+        // slot has them clear: xoring the id in leaves them as the word has
+        // them, and `id`'s slot needs no mask (one instruction less on
+        // `get`'s path).
+        const _: () = assert!(CHECKED & FLAGS_MASK & (slots::SLOT_LIMIT - 1) == 0);
+        (self.0.get() ^ id) & CHECKED == 0
     }
 }
 
@@ -682,8 +691,16 @@ mod tests {
     fn readable_needs_the_generation_and_vacant_and_cloning_clear() {
         let word = OwnerWord::new(ID, 0);
         assert!(word.is_readable_for(ID));
-        // The slot is the table's business: only the generation is compared.
+        // The slot is the table's business: only the generation is compared,
+        // whatever the slot (the highest one included: its bits stay below
+        // the flags).
         assert!(word.is_readable_for(ID + 1));
+        let highest_slot = 3 * GENERATION_ONE + crate::slots::SLOT_LIMIT - 1;
+        assert!(word.is_readable_for(highest_slot));
+        word.set(stamp::CLONING);
+        assert!(!word.is_readable_for(highest_slot));
+        word.set(stamp::VACANT);
+        assert!(!word.is_readable_for(highest_slot));
         // Flags that do not block a read.
         for flags in [
             stamp::BORROW_ONE,

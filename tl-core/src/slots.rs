@@ -2,7 +2,10 @@
 //!
 //! # Design
 //! A key id is `generation << 32 | slot`. The slot is a small index that each
-//! thread's table uses directly (see `table`). It is handed back when the
+//! thread's table uses directly (see `table`), below [`SLOT_LIMIT`] (2^30), so
+//! bits 30 and 31 of an id are always clear: `get` compares an entry's owner
+//! word with the whole id in one xor and one test, and the two flags it
+//! checks sit in those bits (see `entry`). It is handed back when the
 //! key's block is freed, which happens only after every thread has unlinked
 //! and freed its entry of the key, and a later key reuses it with the next
 //! generation. The generation keeps ids unique for the life of the process
@@ -33,6 +36,10 @@ use crate::sync::{self, AtomicU64, Mutex, Ordering};
 
 /// The generation field's unit: adding it to an id moves to the next generation.
 pub(crate) const GENERATION_ONE: u64 = 1 << 32;
+/// Slots are below this, so an id's bits 30 and 31 are clear (see the module
+/// docs). 2^30 keys alive at once would take far more memory than any
+/// machine has: each key is a heap block.
+pub(crate) const SLOT_LIMIT: u64 = 1 << 30;
 /// The most ids a thread's cache holds; a full cache spills half of them.
 #[cfg(not(loom))]
 const CACHE_MAX: usize = 32;
@@ -91,7 +98,7 @@ pub(crate) const fn generation_bits(id: u64) -> u64 {
 /// A fresh key id (never 0, never handed out before).
 ///
 /// # Panics
-/// If 2^32 keys are alive at once (each costs a heap block, so memory runs
+/// If 2^30 keys are alive at once (each costs a heap block, so memory runs
 /// out long before).
 #[cfg(not(loom))]
 #[inline]
@@ -124,8 +131,8 @@ fn allocate_slow() -> u64 {
     }
     let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
     assert!(
-        slot <= u64::from(u32::MAX),
-        "tl-core: more than 2^32 thread-local keys alive at once"
+        slot < SLOT_LIMIT,
+        "tl-core: more than 2^30 thread-local keys alive at once"
     );
     GENERATION_ONE | slot
 }
