@@ -30,6 +30,7 @@ use core::mem::MaybeUninit;
 use core::panic::Location;
 use core::ptr::NonNull;
 
+use crate::blocks;
 use crate::error::AccessError;
 use crate::key::{ErasedEntry, KeyShared};
 use crate::keyref::{KeyPin, KeyRef};
@@ -368,7 +369,8 @@ impl BindMeta {
 impl<T: 'static> Entry<T> {
     /// Allocates an entry with `value` bound. Takes over the key reference.
     pub(crate) fn allocate(key: KeyRef, value: T, meta: BindMeta) -> NonNull<EntryHeader> {
-        let boxed = Box::new(Self {
+        let block = blocks::allocate::<Self>();
+        let entry = Self {
             header: EntryHeader {
                 local: OwnerWord::new(key.id, 0),
                 shared: EntryShared {
@@ -381,9 +383,11 @@ impl<T: 'static> Entry<T> {
                 },
             },
             value: UnsafeCell::new(MaybeUninit::new(value)),
-        });
-        boxed.header.set_bytes(meta.bytes.unwrap_or(size_of::<T>()));
-        NonNull::from(Box::leak(boxed)).cast()
+        };
+        entry.header.set_bytes(meta.bytes.unwrap_or(size_of::<T>()));
+        // SAFETY: `allocate` returns memory for a `Self`, unused by anyone else.
+        unsafe { block.write(entry) };
+        block.cast()
     }
 
     /// The typed entry behind a header the map found.
@@ -587,22 +591,29 @@ impl<T: 'static> Entry<T> {
     /// `header` heads an `Entry<T>` that was unlinked from every table, is not
     /// borrowed, and is freed exactly once, on its owning thread.
     pub(crate) unsafe fn drop_erased(header: NonNull<ErasedEntry>) {
-        // SAFETY: guaranteed by the caller; `allocate` leaked this box.
-        let mut boxed = unsafe { Box::from_raw(header.cast::<Self>().as_ptr()) };
-        let value = boxed.header.is_set().then(|| {
-            // SAFETY: `is_set` says the value is initialized; the box is freed
-            // below without dropping it again (`MaybeUninit` has no drop glue).
-            unsafe { boxed.value.get_mut().assume_init_read() }
+        // The block is freed below without dropping `Self`: only the value,
+        // moved out first, needs dropping.
+        const { assert!(!core::mem::needs_drop::<EntryHeader>()) };
+        let block = header.cast::<Self>();
+        // SAFETY: guaranteed by the caller: a live `Entry<T>` that no one
+        // else uses any more.
+        let entry = unsafe { &mut *block.as_ptr() };
+        let value = entry.header.is_set().then(|| {
+            // SAFETY: `is_set` says the value is initialized; the block is
+            // freed below without dropping it again.
+            unsafe { entry.value.get_mut().assume_init_read() }
         });
-        let key = boxed.header.key;
-        if boxed.header.local.get() & stamp::PINNED != 0 {
+        let key = entry.header.key;
+        if entry.header.local.get() & stamp::PINNED != 0 {
             // SAFETY: a pinned entry owns one pin.
             drop(unsafe { KeyPin::from_raw(key) });
         } else {
             // SAFETY: the entry owns one holder reference.
             drop(unsafe { KeyRef::from_raw(key) });
         }
-        drop(boxed);
+        // SAFETY: `allocate` took the block from `blocks::allocate::<Self>()`,
+        // its value was moved out above, and nothing uses it any more.
+        unsafe { blocks::free(block) };
         drop(value);
     }
 }

@@ -11,6 +11,7 @@ use core::fmt;
 use core::panic::Location;
 use core::ptr::NonNull;
 
+use crate::blocks;
 use crate::entry::Entry;
 use crate::key::{ErasedEntry, Installer, KeyMeta, KeyOps, KeyShared, Policy};
 use crate::keyref::KeyPin;
@@ -89,21 +90,29 @@ impl<T: 'static> KeyBox<T> {
             inheritable: spec.hooks.inherit.is_some(),
             revealing: spec.hooks.reveal.is_some(),
         };
-        let boxed = Box::new(Self {
-            shared: KeyShared::new(meta, Self::OPS),
-            hooks: spec.hooks,
-        });
-        NonNull::from(Box::leak(boxed)).cast()
+        let block = blocks::allocate::<Self>();
+        // SAFETY: `allocate` returns memory for a `Self`, unused by anyone else.
+        unsafe {
+            block.write(Self {
+                shared: KeyShared::new(meta, Self::OPS),
+                hooks: spec.hooks,
+            });
+        }
+        block.cast()
     }
 
     /// # Safety
     /// `key` heads a `KeyBox<T>` whose pin count just reached zero.
     unsafe fn free(key: NonNull<KeyShared>) {
+        let block = key.cast::<Self>();
         // SAFETY: `KeyShared` is the first field of the `repr(C)` `KeyBox<T>`
-        // that `create` leaked, and no reference to it remains.
-        let boxed = unsafe { Box::from_raw(key.cast::<Self>().as_ptr()) };
-        let id = boxed.shared.id;
-        drop(boxed);
+        // that `create` wrote, and no reference to it remains.
+        let id = unsafe { block.as_ref() }.shared.id;
+        // SAFETY: as above; the block is neither read nor dropped again.
+        unsafe { block.drop_in_place() };
+        // SAFETY: `create` took the block from `blocks::allocate::<Self>()`,
+        // and its value was just dropped.
+        unsafe { blocks::free(block) };
         // Every entry held a reference, so no table links one any more: the
         // slot is free for the next key.
         slots::release(id);

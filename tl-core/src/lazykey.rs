@@ -82,7 +82,7 @@ impl LazyKey {
     /// The key's id and block, creating the key if needed; the block stays
     /// live while `self` is. The pointer comes from the atomic, not from a
     /// reference: it carries the provenance the block's eventual
-    /// `Box::from_raw` needs.
+    /// drop and free need.
     pub(crate) fn parts(
         &self,
         create: impl FnOnce() -> NonNull<KeyShared>,

@@ -185,6 +185,7 @@
 // Layers, bottom up: a module uses only modules listed above it (checked
 // by scripts/check-layers in CI).
 // - sync: atomics, cells, locks and TLS, swapped for loom's under `cfg(loom)`
+// - blocks: heap blocks for key blocks and entries, recycled per thread
 // - clock: coarse time for bind stamps
 // - error: the access errors
 // - tasks: a thread's task state (depth, the open task, the last tasks ended), a thread-local
@@ -209,6 +210,7 @@
 // - carry: a task's binding of one key, moved on and off the polling thread
 // - future: `ScopeFuture` and the attribute's `TaskFuture`
 // - std_compat: `thread_local!` with std's syntax, and `LocalKey`
+mod blocks;
 mod carry;
 mod entry;
 mod error;
