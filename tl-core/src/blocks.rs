@@ -14,7 +14,10 @@
 //! blocks; a full cache gives its oldest block back to the allocator, and the
 //! cache is emptied when its thread exits. A block freed after that (by a
 //! later thread-local destructor of the exiting thread) goes straight to the
-//! allocator. Under loom, whose thread-locals cannot run the cache's
+//! allocator. Where Rust's thread-local destructors do not run, the cache is
+//! not emptied either: on the main thread at process exit, and (as for the
+//! map, see `map`) on a thread whose first use of tl-core is inside a POSIX
+//! thread-specific-data destructor. Under loom, whose thread-locals cannot run the cache's
 //! destructor at the point std does, there is no cache.
 //!
 //! # Invariants
@@ -104,7 +107,7 @@ fn recycled(layout: Layout) -> Option<NonNull<u8>> {
         .try_with(|cache| {
             let mut blocks = cache.0.borrow_mut();
             let i = blocks.iter().rposition(|(cached, _)| *cached == layout)?;
-            Some(blocks.swap_remove(i).1)
+            Some(blocks.remove(i).1) // `remove`, not `swap_remove`: keeps the age order
         })
         .ok()
         .flatten()
@@ -187,6 +190,26 @@ mod tests {
             let kept: Vec<_> = cached().into_iter().map(|(_, block)| block).collect();
             let newest: Vec<_> = blocks[1..].iter().map(|block| block.cast()).collect();
             assert_eq!(kept, newest);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn taking_a_block_keeps_the_others_in_age_order() {
+        std::thread::spawn(|| {
+            let a = allocate::<u64>();
+            let b = allocate::<u32>();
+            let c = allocate::<u16>();
+            let d = allocate::<u8>();
+            give_back(a);
+            give_back(b);
+            give_back(c);
+            give_back(d);
+            assert_eq!(allocate::<u32>(), b);
+            let kept: Vec<_> = cached().into_iter().map(|(_, block)| block).collect();
+            assert_eq!(kept, vec![a.cast(), c.cast(), d.cast()]);
+            give_back(b);
         })
         .join()
         .unwrap();

@@ -90,14 +90,15 @@ impl<T: 'static> KeyBox<T> {
             inheritable: spec.hooks.inherit.is_some(),
             revealing: spec.hooks.reveal.is_some(),
         };
+        // Built before its block is taken: `KeyShared::new` panics at the
+        // key limit, and a block taken first would then be lost.
+        let key = Self {
+            shared: KeyShared::new(meta, Self::OPS),
+            hooks: spec.hooks,
+        };
         let block = blocks::allocate::<Self>();
         // SAFETY: `allocate` returns memory for a `Self`, unused by anyone else.
-        unsafe {
-            block.write(Self {
-                shared: KeyShared::new(meta, Self::OPS),
-                hooks: spec.hooks,
-            });
-        }
+        unsafe { block.write(key) };
         block.cast()
     }
 

@@ -21,7 +21,9 @@
 //! entry pointer at a fixed offset from the thread pointer: no load of the
 //! table's address and capacity, two of the eight memory operations of a
 //! `get` whose `Option` result is stored. Slots are dense and recycled, so
-//! the first 64 keys alive at once take those slots; a later key's `get`
+//! the first 64 keys alive at once usually take those slots (not always: a
+//! released slot waits in its releasing thread's cache or the global list
+//! while a new key may take a higher one, see `slots`); a later key's `get`
 //! looks in the table, about 9% slower than before the mirror (its own copy
 //! of the check keeps it from paying more, see `ops::clone_if_readable`).
 //! Auditors read only the table; the owner writes both with every change
