@@ -23,7 +23,6 @@ use core::fmt;
 use core::panic::Location;
 use core::ptr::NonNull;
 
-use crate::slots;
 use crate::sync::{AtomicBool, AtomicUsize, OnceLock, Ordering};
 
 /// How long a value is meant to stay bound on a thread.
@@ -134,14 +133,14 @@ pub(crate) struct KeyShared {
 }
 
 impl KeyShared {
-    /// A live key with a fresh id and one holder reference (the caller's),
-    /// whose values `ops` handles.
+    /// A live key with `id` (fresh from `crate::slots::allocate`) and one holder
+    /// reference (the caller's), whose values `ops` handles.
     #[inline]
-    pub(crate) fn new(meta: KeyMeta, ops: &'static KeyOps) -> Self {
+    pub(crate) fn new(id: u64, meta: KeyMeta, ops: &'static KeyOps) -> Self {
         Self {
             holders: AtomicUsize::new(1),
             pins: AtomicUsize::new(1),
-            id: slots::allocate(),
+            id,
             name: meta.name,
             type_name: meta.type_name,
             declared_at: meta.declared_at,

@@ -90,15 +90,18 @@ impl<T: 'static> KeyBox<T> {
             inheritable: spec.hooks.inherit.is_some(),
             revealing: spec.hooks.reveal.is_some(),
         };
-        // Built before its block is taken: `KeyShared::new` panics at the
-        // key limit, and a block taken first would then be lost.
-        let key = Self {
-            shared: KeyShared::new(meta, Self::OPS),
-            hooks: spec.hooks,
-        };
+        // Before the block is taken: it panics at the key limit, and a block
+        // taken first would then be lost.
+        let id = slots::allocate();
         let block = blocks::allocate::<Self>();
-        // SAFETY: `allocate` returns memory for a `Self`, unused by anyone else.
-        unsafe { block.write(key) };
+        // SAFETY: `allocate` returns memory for a `Self`, unused by anyone
+        // else; nothing below can panic, so the block is never lost.
+        unsafe {
+            block.write(Self {
+                shared: KeyShared::new(id, meta, Self::OPS),
+                hooks: spec.hooks,
+            });
+        }
         block.cast()
     }
 
