@@ -67,6 +67,10 @@ pub(crate) mod stamp {
     /// `local`: the entry's key reference was demoted to a pin (its thread is
     /// exiting), so freeing the entry releases a pin, not a holder.
     pub(crate) const PINNED: u32 = 1 << 15;
+    /// `local`: the entry's holder reference was taken by the key's dying
+    /// handle (`EntryHeader::take_key_ref`), so freeing the entry releases
+    /// nothing.
+    pub(crate) const KEY_TAKEN: u32 = 1 << 16;
     /// `local`: `get` is cloning the value out. Above the slot bits, as
     /// `VACANT` is.
     pub(crate) const CLONING: u32 = 1 << 31;
@@ -326,6 +330,18 @@ impl EntryHeader {
         let pin = unsafe { KeyRef::from_raw(self.key) }.demote();
         let _ = pin.into_raw();
         self.local.set(self.local.get() | stamp::PINNED);
+    }
+
+    /// On an unlinked entry of the calling thread: hands the entry's holder
+    /// reference to the caller, so that freeing the entry releases nothing.
+    /// The key's dying handle takes it, to free the key with no atomic
+    /// operation when the two are its last references.
+    pub(crate) fn take_key_ref(&self) -> KeyRef {
+        debug_assert_eq!(self.local.get() & (stamp::PINNED | stamp::KEY_TAKEN), 0);
+        self.local.set(self.local.get() | stamp::KEY_TAKEN);
+        // SAFETY: the entry owned one holder reference, which `KEY_TAKEN`
+        // now says it no longer does.
+        unsafe { KeyRef::from_raw(self.key) }
     }
 
     pub(crate) fn set_shielded(&self, shielded: bool) {
@@ -604,7 +620,10 @@ impl<T: 'static> Entry<T> {
             unsafe { entry.value.get_mut().assume_init_read() }
         });
         let key = entry.header.key;
-        if entry.header.local.get() & stamp::PINNED != 0 {
+        let local = entry.header.local.get();
+        if local & stamp::KEY_TAKEN != 0 {
+            // The reference went to the key's dying handle.
+        } else if local & stamp::PINNED != 0 {
             // SAFETY: a pinned entry owns one pin.
             drop(unsafe { KeyPin::from_raw(key) });
         } else {
@@ -718,6 +737,7 @@ mod tests {
             stamp::BORROW_MASK,
             stamp::SHIELDED,
             stamp::PINNED,
+            stamp::KEY_TAKEN,
         ] {
             word.set(flags);
             assert!(word.is_readable_for(ID), "{flags:#x}");

@@ -133,12 +133,13 @@ pub(crate) struct KeyShared {
 }
 
 impl KeyShared {
-    /// A live key with `id` (fresh from `crate::slots::allocate`) and one holder
-    /// reference (the caller's), whose values `ops` handles.
+    /// A live key with `id` (fresh from `crate::slots::allocate`) and two
+    /// holder references, both the caller's (`keyref::NewKey`), whose values
+    /// `ops` handles.
     #[inline]
     pub(crate) fn new(id: u64, meta: KeyMeta, ops: &'static KeyOps) -> Self {
         Self {
-            holders: AtomicUsize::new(1),
+            holders: AtomicUsize::new(2),
             pins: AtomicUsize::new(1),
             id,
             name: meta.name,

@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 use crate::blocks;
 use crate::entry::Entry;
 use crate::key::{ErasedEntry, Installer, KeyMeta, KeyOps, KeyShared, Policy};
-use crate::keyref::KeyPin;
+use crate::keyref::{KeyPin, NewKey};
 use crate::slots;
 
 /// Optional per-key behaviour, chosen by the handle's `const` builder methods.
@@ -79,8 +79,9 @@ impl<T: 'static> KeyBox<T> {
         reveal: Self::reveal,
     };
 
-    /// Allocates a new key with a fresh id; the caller owns the one reference.
-    pub(crate) fn create(spec: &KeySpec<T>) -> NonNull<KeyShared> {
+    /// Allocates a new key with a fresh id; the caller owns its two
+    /// holder references.
+    pub(crate) fn create(spec: &KeySpec<T>) -> NewKey {
         let meta = KeyMeta {
             name: spec.name,
             type_name: core::any::type_name::<T>(),
@@ -102,7 +103,9 @@ impl<T: 'static> KeyBox<T> {
                 hooks: spec.hooks,
             });
         }
-        block.cast()
+        // SAFETY: written just above, with two holder references and no
+        // other reference.
+        unsafe { NewKey::from_raw(block.cast()) }
     }
 
     /// # Safety

@@ -22,6 +22,29 @@ pub(crate) struct KeyRef(NonNull<KeyShared>);
 /// A non-holding reference to a key.
 pub(crate) struct KeyPin(NonNull<KeyShared>);
 
+/// The two holder references a key starts with (`KeyShared::new`): one for
+/// its handle, and a spare for the creating thread's first entry, so that
+/// creating a key and binding its first value costs no atomic increment.
+/// A spare nobody takes is released like any other holder.
+pub(crate) struct NewKey {
+    pub(crate) handle: KeyRef,
+    pub(crate) spare: KeyRef,
+}
+
+impl NewKey {
+    /// Takes over the two holder references of a key just created.
+    ///
+    /// # Safety
+    /// The caller owns both holder references `KeyShared::new` gave the
+    /// live key at `ptr`, and no one else references it.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<KeyShared>) -> Self {
+        Self {
+            handle: KeyRef(ptr),
+            spare: KeyRef(ptr),
+        }
+    }
+}
+
 // SAFETY: `KeyShared` is only read through shared references and its mutable
 // state is atomic; the typed tail holds only `fn` pointers.
 unsafe impl Send for KeyRef {}
@@ -100,12 +123,16 @@ impl KeyRef {
         }
     }
 
-    /// Frees the key block: the caller's is the only reference of any kind
-    /// left (one holder, no pins), so no count needs updating.
-    pub(crate) fn free_exclusive(self) {
-        debug_assert_eq!(self.holders.load(Ordering::Relaxed), 1);
+    /// Frees the key block: `self` and `other`, a second holder reference to
+    /// the same key if given, are the only references of any kind left (no
+    /// other holder, no pins), so no count needs updating.
+    pub(crate) fn free_exclusive(self, other: Option<KeyRef>) {
+        let holders = 1 + usize::from(other.is_some());
+        debug_assert!(other.as_ref().is_none_or(|other| other.0 == self.0));
+        debug_assert_eq!(self.holders.load(Ordering::Relaxed), holders);
         debug_assert_eq!(self.pins.load(Ordering::Relaxed), 1);
         fence(Ordering::Acquire);
+        let _ = other.map(Self::into_raw);
         let key = self.into_raw();
         // SAFETY: the last reference, as checked by the caller; `free_key`
         // matches the `KeyBox<T>` the key was created as.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Barrier, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use common::{Worker, on_new_thread};
@@ -244,4 +244,45 @@ fn remote_subscribers_get_only_deaths_with_remote_entries() {
     assert!(notices.iter().all(|n| !local_ids.contains(&n.key.id)));
     assert_eq!(notices.iter().filter(|n| n.key.id == id).count(), 1);
     drop(worker);
+}
+
+/// Threads that start at once and bind a new key's first values each count
+/// as one remote entry, whichever of them created the key: the reference a
+/// new key keeps for its creator's first entry is neither lost nor counted
+/// twice. (Two threads creating the key at the very same moment is rare
+/// here; `lazykey`'s unit tests cover the losing key directly, under Miri.)
+#[test]
+fn remote_entries_counts_threads_that_raced_to_create_the_key() {
+    const THREADS: usize = 4;
+    let _room = queue_room();
+    let sub = death::subscribe();
+    // Fewer rounds under Miri, which runs threads slowly.
+    let rounds = if cfg!(miri) { 3 } else { 200 };
+    for round in 0..rounds {
+        let tl = Arc::new(ThreadLocal::<usize>::new());
+        let (start, released, noticed) = (
+            Barrier::new(THREADS),
+            Barrier::new(THREADS + 1),
+            Barrier::new(THREADS + 1),
+        );
+        std::thread::scope(|s| {
+            for i in 0..THREADS {
+                let (tl, start, released, noticed) = (tl.clone(), &start, &released, &noticed);
+                s.spawn(move || {
+                    start.wait();
+                    tl.set(i);
+                    drop(tl);
+                    released.wait();
+                    noticed.wait();
+                });
+            }
+            released.wait();
+            let id = tl.id();
+            drop(Arc::into_inner(tl).unwrap());
+            let notice = one_notice(&sub, id);
+            assert_eq!(notice.remote_entries, THREADS, "round {round}");
+            assert_eq!(notice.holders().len(), THREADS, "round {round}");
+            noticed.wait();
+        });
+    }
 }

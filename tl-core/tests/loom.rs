@@ -1,14 +1,19 @@
 //! Loom models of tl-core's cross-thread protocols: the registry snapshot
 //! against its owner's binds, key death against binds and scans, thread
-//! exit against scans, and inheritance against key death. Run with
+//! exit against scans, and inheritance and a task's carried value against
+//! key death. Run with
 //! `RUSTFLAGS="--cfg loom"` (see `.ci/loom.sh`); `LOOM_MAX_PREEMPTIONS` bounds
 //! the exploration.
 #![cfg(loom)]
 
+#[path = "common/pending.rs"]
+mod pending;
+
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use tl_core::{ThreadLocal, inherit, registry};
+use pending::{Pending, poll_once};
+use tl_core::{__private, ThreadLocal, inherit, registry};
 
 /// Spawns a model thread that ends with tl-core's exit teardown, which loom
 /// cannot run from a thread-local destructor.
@@ -252,4 +257,62 @@ fn inheritance_races_key_death_on_another_thread() {
 #[test]
 fn inheritance_races_key_death_after_capture() {
     inheritance_races_key_death(false);
+}
+
+/// (f) An `async fn` handler's value, carried between polls, is bound again
+/// on a thread with no entry of its key (turning the task's pin into a
+/// holder) while the key's last handle is dropped on another thread. The
+/// key is not inheritable, so the handle's drop fences only because it sees
+/// the task's pin (taken through the handle, so ordered before the drop).
+///
+/// Checked: the value is dropped exactly once, and a thread that knows the
+/// key is dead holds no entry of it after its next bind: either the task
+/// saw the key dead, or the death counted the task's entry and was announced.
+#[test]
+fn carried_value_races_key_death() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let released = Arc::new(AtomicUsize::new(0));
+        let key = Arc::new(ThreadLocal::new());
+        let carried = __private::carried(&*key);
+        let body = {
+            let (key, drops) = (Arc::clone(&key), Arc::clone(&drops));
+            async move {
+                key.set(Counted(drops));
+                drop(key);
+                Pending::once().await;
+            }
+        };
+        let task = __private::task_future("model", __private::here(), carried, body);
+        // The first poll binds the value and carries it off at the `.await`;
+        // that thread's exit frees its (now empty) entry.
+        let mut task = thread::spawn(move || {
+            let mut task = Box::pin(task);
+            assert!(poll_once(task.as_mut()).is_pending());
+            tl_core::__private::loom_thread_exit();
+            task
+        })
+        .join()
+        .unwrap();
+        let resumer = {
+            let released = Arc::clone(&released);
+            spawn(move || {
+                assert!(poll_once(task.as_mut()).is_ready());
+                drop(task);
+                if released.load(Ordering::Acquire) == 1 {
+                    // A bind sweeps what an announced death left.
+                    ThreadLocal::<u8>::new().set(0);
+                    let snapshot = registry::current().unwrap().snapshot();
+                    assert!(
+                        snapshot.entries.iter().all(|entry| entry.key.alive),
+                        "the thread kept an entry of a dead key past a bind",
+                    );
+                }
+            })
+        };
+        drop(key);
+        released.fetch_add(1, Ordering::AcqRel);
+        resumer.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
 }

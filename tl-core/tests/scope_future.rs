@@ -9,9 +9,10 @@ mod common;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread;
 
+use common::pending::{Pending, poll_once};
 use common::{Counted, Drops};
 use tl_core::{ScopeFuture, ThreadLocal};
 
@@ -44,10 +45,6 @@ fn yields(n: u32) -> Yields {
         left: n,
         seen: Vec::new(),
     }
-}
-
-fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
-    future.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 const fn assert_send<T: Send>() {}
@@ -213,28 +210,6 @@ fn nested_scopes_of_one_key_unwind_in_order() {
         }
     };
     assert_eq!(seen, (Some(2), Some(1)));
-}
-
-/// Pending once, then ready.
-struct Pending(bool);
-
-impl Pending {
-    fn once() -> Self {
-        Self(false)
-    }
-}
-
-impl Future for Pending {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            Poll::Pending
-        }
-    }
 }
 
 // === regressions from review ===

@@ -14,7 +14,7 @@ use crate::error::{AccessError, SetError};
 use crate::guard::{Guard, Scope};
 use crate::key::{KeyInfo, KeyShared};
 use crate::keybox::{KeyBox, KeySpec};
-use crate::keyref::KeyRef;
+use crate::keyref::{KeyRef, NewKey};
 use crate::lazykey::LazyKey;
 use crate::map;
 use crate::ops;
@@ -75,7 +75,7 @@ impl<T> Init<T> {
 
 impl<T: 'static> ThreadLocal<T> {
     /// Creates this handle's key (`LazyKey` publishes it once).
-    fn create_key(&self) -> NonNull<KeyShared> {
+    fn create_key(&self) -> NewKey {
         KeyBox::<T>::create(&self.spec)
     }
 
@@ -211,10 +211,13 @@ impl<T: 'static> ThreadLocal<T> {
 
     #[inline]
     fn set_at(&self, value: T, site: &'static Location<'static>) -> Result<Option<T>, SetError<T>> {
+        // A key created here comes with a spare reference for its first
+        // entry, which this thread is about to make (see `NewKey`).
+        let (id, spare) = self.key.id_and_spare(|| self.create_key());
         // SAFETY: the id is this handle's, whose values are `T`.
         unsafe {
-            ops::set(self.key_id(), value, site, &self.spec.hooks, || {
-                self.key_ref()
+            ops::set(id, value, site, &self.spec.hooks, || {
+                spare.unwrap_or_else(|| self.key_ref())
             })
         }
     }

@@ -7,6 +7,8 @@
     reason = "each test binary uses a different subset of the helpers"
 )]
 
+pub mod pending;
+
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
