@@ -255,8 +255,8 @@ pub struct Stats {
     pub threads: usize,
     /// Panics caught while tl-core dropped values itself (dead keys, thread exit).
     pub drop_panics: u64,
-    /// The longest time any thread's view lock (taken by structural table
-    /// changes and by registry snapshots) was held, in wall time; `None`
+    /// The longest time any thread's view lock (taken when a table grows,
+    /// shrinks or loses entries, and by registry snapshots) was held, in wall time; `None`
     /// unless the `lock-stats` feature is on, since timing every acquisition
     /// costs. Includes time the holder was preempted.
     pub max_lock_hold: Option<core::time::Duration>,

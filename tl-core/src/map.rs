@@ -46,8 +46,9 @@
 //! thread allowed to drop them (values need not be `Send`).
 //!
 //! # Invariants
-//! - `table`, `len` and the registry view describe the same table; structural
-//!   changes happen with the view lock held (see `table`).
+//! - `table`, `len` and the registry view describe the same table. The table
+//!   is replaced, and its slots emptied, only with the view lock held; a slot
+//!   is filled with or without it (see `table` and [`LocalMap::link`]).
 //! - `mirror[i]` is `table`'s slot `i` (empty beyond its capacity).
 //! - `state` goes `Fresh -> Live -> Destroyed`, or `Fresh -> Destroyed` when
 //!   the first insert comes too late in thread exit to register a destructor.
@@ -227,11 +228,12 @@ impl LocalMap {
     }
 
     /// Puts `entry` in its slot of `table`, the thread's live table, and in
-    /// the mirror. Taking the view proves the lock is held.
+    /// the mirror. Needs no view lock: filling an empty slot publishes the
+    /// finished entry with one release store (see `table`).
     ///
     /// # Safety
     /// As for [`Table::insert_new`].
-    unsafe fn place(&self, table: Table, entry: NonNull<EntryHeader>, _view: &mut View) {
+    unsafe fn place(&self, table: Table, entry: NonNull<EntryHeader>) {
         // SAFETY: forwarded from the caller.
         unsafe { table.insert_new(entry) };
         // SAFETY: the caller's entry is live.
@@ -347,20 +349,29 @@ impl LocalMap {
 
     /// Links a new entry. The map must be `Live` and hold no entry of the
     /// same key.
+    ///
+    /// Without the view lock when the table has room: filling an empty slot
+    /// is one release store of the finished entry, which an auditor holding
+    /// the lock reads whole or not at all (see `table`). Only a table that
+    /// must grow takes the lock, to replace the table under it.
     pub(crate) fn link(&self, entry: NonNull<EntryHeader>) {
-        let mut view = self.shared().view.lock();
         let len = self.len.get() + 1;
-        let mut table = self.table.get();
+        let table = self.table.get();
         // SAFETY: the caller's new entry is live.
         let slot = unsafe { entry.as_ref() }.slot();
-        if slot >= table.capacity() {
-            table = self.resize(&mut view, capacity_for(slot));
+        if slot < table.capacity() {
+            // SAFETY: the slot is in bounds; the key has no entry here
+            // (caller), and no other live key has its slot; the entry is
+            // written in full.
+            unsafe { self.place(table, entry) };
+        } else {
+            let mut view = self.shared().view.lock();
+            let table = self.resize(&mut view, capacity_for(slot));
+            // SAFETY: as above; the new table has room.
+            unsafe { self.place(table, entry) };
         }
-        // SAFETY: view lock held; the slot is in bounds; the key has no
-        // entry here (caller), and no other live key has its slot.
-        unsafe { self.place(table, entry, &mut view) };
         self.len.set(len);
-        view.len = len;
+        self.shared().linked.store(len, Ordering::Relaxed);
     }
 
     /// Unlinks the entry for `id`, if any, and returns it; dropping it is the
@@ -386,10 +397,10 @@ impl LocalMap {
         Some(entry)
     }
 
-    fn after_unlink(&self, view: &mut View, removed: usize) {
+    fn after_unlink(&self, _view: &mut View, removed: usize) {
         let len = self.len.get() - removed;
         self.len.set(len);
-        view.len = len;
+        self.shared().linked.store(len, Ordering::Relaxed);
     }
 
     /// Shrinks the table to half its size when every entry sits in its
@@ -489,7 +500,7 @@ impl LocalMap {
         {
             let mut view = shared.view.lock();
             view.table = Table::EMPTY;
-            view.len = 0;
+            shared.linked.store(0, Ordering::Relaxed);
             shared.mark_exited();
         }
         registration::unregister(shared.info.id);

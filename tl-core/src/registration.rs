@@ -16,7 +16,7 @@ use std::thread::ThreadId;
 
 use crate::clock;
 use crate::entry::{EntryHeader, EntryShared};
-use crate::sync::{self, AtomicBool, AtomicU64, Mutex, Ordering, SpinLock, lock};
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, SpinLock, lock};
 use crate::table::Table;
 
 sync::global! {
@@ -33,7 +33,6 @@ sync::global! {
 /// and every entry linked in it stays live and linked while the lock is held.
 pub(crate) struct View {
     pub(crate) table: Table,
-    pub(crate) len: usize,
 }
 
 impl View {
@@ -43,7 +42,7 @@ impl View {
         // SAFETY: `&self` comes from the view lock's guard, so by the
         // invariant above the table is live and unmodified, and its entries
         // live, for the borrow.
-        unsafe { self.table.entries() }.map(|entry| {
+        unsafe { self.table.entries_from_other_thread() }.map(|entry| {
             // SAFETY: as above; only the `Sync` shared part is handed out.
             let header: &EntryHeader = unsafe { entry.as_ref() };
             &**header
@@ -55,6 +54,10 @@ impl View {
 pub(crate) struct ThreadShared {
     pub(crate) info: ThreadInfo,
     pub(crate) view: SpinLock<View>,
+    /// How many entries the thread has linked: a capacity hint for
+    /// snapshots. Written by the owner alone (plain stores); may be behind
+    /// the table while the owner links one without the view lock.
+    pub(crate) linked: AtomicUsize,
     pub(crate) alive: AtomicBool,
     /// Whether the thread is inside a task scope now. Written by the owner
     /// alone (plain stores, no read-modify-write) when its outermost task
@@ -105,8 +108,8 @@ pub(crate) fn register(in_task: bool) -> Arc<ThreadShared> {
         },
         view: SpinLock::new(View {
             table: Table::empty(),
-            len: 0,
         }),
+        linked: AtomicUsize::new(0),
         alive: AtomicBool::new(true),
         in_task: AtomicBool::new(in_task),
     });

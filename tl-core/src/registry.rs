@@ -54,8 +54,9 @@ impl ThreadRef {
     /// duration of the copy only; the thread keeps running.
     pub fn snapshot(&self) -> ThreadSnapshot {
         let taken_at = clock::refresh();
+        let linked = self.0.linked.load(Ordering::Relaxed);
         let view = self.0.view.lock();
-        let mut entries = Vec::with_capacity(view.len);
+        let mut entries = Vec::with_capacity(linked);
         entries.extend(view.entries().map(EntrySnapshot::read));
         drop(view);
         ThreadSnapshot {

@@ -23,6 +23,23 @@ pub(crate) use loom::sync::atomic::{
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
+/// Loads an atomic pointer that only the calling thread ever writes: no
+/// ordering is needed (loom: an unsynchronized load, so that these owner
+/// reads add no interleavings to explore).
+#[inline]
+pub(crate) fn load_own<T>(atomic: &AtomicPtr<T>) -> *mut T {
+    #[cfg(not(loom))]
+    {
+        atomic.load(Ordering::Relaxed)
+    }
+    #[cfg(loom)]
+    // SAFETY: the caller's thread is the only writer, so no store can race
+    // with this load.
+    unsafe {
+        atomic.unsync_load()
+    }
+}
+
 // Not modelled by loom: set-once cells and the death-notice subscriber list.
 pub(crate) use std::sync::{OnceLock, PoisonError, Weak};
 

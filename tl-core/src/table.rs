@@ -19,18 +19,24 @@
 //!
 //! # Invariants
 //! - A non-null slot `i` points to a live entry whose id has slot `i`.
-//! - Slots are written only by the owning thread while it holds its
-//!   `ThreadShared::view` lock, so an auditor holding that lock sees a
-//!   consistent table; the owner reads without the lock (it is the only writer).
+//! - Slots are written only by the owning thread. It fills an empty slot
+//!   with a release store of an entry it has finished writing, with or
+//!   without its `ThreadShared::view` lock (see `map::LocalMap::link`), and
+//!   empties a slot, or replaces the table, only while holding that lock. So
+//!   an auditor holding the lock reads each slot with an acquire load and
+//!   sees an entry that stays live for as long as it holds the lock, or an
+//!   empty slot. The owner reads without the lock (it is the only writer).
 
 use core::ptr::{self, NonNull};
 
 use crate::entry::EntryHeader;
 use crate::slots;
+use crate::sync::{self, AtomicPtr, Ordering};
 
 pub(crate) const MIN_SLOTS: usize = 8;
 
-type Slot = *mut EntryHeader;
+/// Written only by the owning thread; read by it and by auditors.
+type Slot = AtomicPtr<EntryHeader>;
 
 /// A raw view of a table: a slot array and its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +72,7 @@ impl Table {
     /// Allocates a table of `capacity` vacant slots (a power of two).
     pub(crate) fn allocate(capacity: usize) -> Self {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_SLOTS);
-        let slots: Box<[Slot]> = vec![ptr::null_mut(); capacity].into_boxed_slice();
+        let slots: Box<[Slot]> = (0..capacity).map(|_| Slot::new(ptr::null_mut())).collect();
         Self {
             slots: Box::into_raw(slots).cast::<Slot>(),
             capacity,
@@ -85,28 +91,32 @@ impl Table {
     /// # Safety
     /// `i < capacity`, and the table is live.
     #[inline]
-    unsafe fn slot(self, i: usize) -> Slot {
-        // SAFETY: guaranteed by the caller.
-        unsafe { *self.slots.add(i) }
+    unsafe fn slot<'t>(self, i: usize) -> &'t Slot {
+        // SAFETY: guaranteed by the caller; the caller keeps the table live
+        // while it uses the slot.
+        unsafe { &*self.slots.add(i) }
     }
 
-    /// The entry in slot `i`, if the slot is not empty.
+    /// The entry in slot `i`, if the slot is not empty, read by the owning
+    /// thread (the only writer, so no ordering is needed).
     ///
     /// # Safety
-    /// As for [`Self::slot`].
+    /// As for [`Self::slot`], and called on the owning thread.
     #[inline]
     pub(crate) unsafe fn entry_at(self, i: usize) -> Option<NonNull<EntryHeader>> {
         // SAFETY: forwarded from the caller.
-        NonNull::new(unsafe { self.slot(i) })
+        NonNull::new(sync::load_own(unsafe { self.slot(i) }))
     }
 
     /// # Safety
-    /// As for [`Self::slot`], plus: called by the owner while holding the view
-    /// lock, and not on the empty sentinel.
+    /// As for [`Self::slot`], plus: called by the owner, and not on the
+    /// empty sentinel; emptying a slot only while holding the view lock, and
+    /// filling one only with an entry whose writes are done (see the module
+    /// invariants).
     #[inline]
-    unsafe fn put(self, i: usize, value: Slot) {
+    unsafe fn put(self, i: usize, value: *mut EntryHeader) {
         // SAFETY: guaranteed by the caller.
-        unsafe { *self.slots.add(i) = value };
+        unsafe { self.slot(i) }.store(value, Ordering::Release);
     }
 
     /// Finds the entry for `id`, with its index.
@@ -180,13 +190,31 @@ impl Table {
         }
     }
 
-    /// The entries, in slot order.
+    /// The entries, in slot order, read by the owning thread.
     ///
     /// # Safety
-    /// The table stays live and unmodified while the iterator is used.
+    /// The table stays live and unmodified while the iterator is used, and
+    /// it is used on the owning thread.
     pub(crate) unsafe fn entries(self) -> impl Iterator<Item = NonNull<EntryHeader>> {
         // SAFETY: in bounds; the caller keeps the table live and unmodified.
         (0..self.capacity).filter_map(move |i| unsafe { self.entry_at(i) })
+    }
+
+    /// The entries, in slot order, read by another thread: each slot with an
+    /// acquire load, which pairs with the owner's release store when it
+    /// linked the entry.
+    ///
+    /// # Safety
+    /// The caller holds the owner's view lock while it uses the iterator and
+    /// the entries, so the table stays live and no entry is unlinked (the
+    /// owner may still link new ones).
+    pub(crate) unsafe fn entries_from_other_thread(
+        self,
+    ) -> impl Iterator<Item = NonNull<EntryHeader>> {
+        (0..self.capacity).filter_map(move |i| {
+            // SAFETY: in bounds; the caller keeps the table live.
+            NonNull::new(unsafe { self.slot(i) }.load(Ordering::Acquire))
+        })
     }
 }
 

@@ -77,25 +77,29 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 /// (a) The auditor snapshots a thread's entries while that thread binds,
-/// unbinds and rebinds (the first bind also creates the entry and the
-/// thread's table, under the view lock the snapshot takes).
+/// unbinds and rebinds: the first key's first bind also creates the entry and
+/// the thread's table, under the view lock the snapshot takes; the second
+/// key's entry fills a slot of that table without the lock.
 #[test]
 fn snapshot_while_owner_sets_and_removes() {
     model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let key = Arc::new(ThreadLocal::new());
+        let (first, second) = (Arc::new(ThreadLocal::new()), Arc::new(ThreadLocal::new()));
         let owner = {
-            let (key, drops) = (Arc::clone(&key), Arc::clone(&drops));
+            let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+            let drops = Arc::clone(&drops);
             spawn(move || {
-                key.set(Counted(Arc::clone(&drops)));
-                drop(key.remove());
-                key.set(Counted(drops));
-                drop(key.remove());
+                first.set(Counted(Arc::clone(&drops)));
+                second.set(Counted(Arc::clone(&drops)));
+                drop(first.remove());
+                first.set(Counted(drops));
+                drop(first.remove());
+                drop(second.remove());
             })
         };
         scan();
         owner.join().unwrap();
-        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
     });
 }
 
