@@ -17,9 +17,10 @@
 //!   `set_seq`, and only while holding the owner's table lock (see
 //!   `registration::View`); the owner links an entry only once it is fully
 //!   written (a release store, see `table`), and frees one only after
-//!   unlinking it under that lock. The owner-only word (`local`: the key's generation and
-//!   the flags) is not part of `EntryShared` but a field of the header
-//!   beside it, so nothing reached through `EntryShared` can touch it.
+//!   unlinking it under that lock. The owner-only word (`local`: the key's
+//!   generation and the flags) is not part of `EntryShared` but a field of
+//!   the header beside it, so nothing reached through `EntryShared` can
+//!   touch it.
 //! - An entry sits at its key's slot in its thread's table, so its key id is
 //!   its generation (in `local`) and its slot.
 //! - `value` is initialized exactly when `local` has `VACANT` clear or `MUT`

@@ -256,9 +256,9 @@ pub struct Stats {
     /// Panics caught while tl-core dropped values itself (dead keys, thread exit).
     pub drop_panics: u64,
     /// The longest time any thread's view lock (taken when a table grows,
-    /// shrinks or loses entries, and by registry snapshots) was held, in wall time; `None`
-    /// unless the `lock-stats` feature is on, since timing every acquisition
-    /// costs. Includes time the holder was preempted.
+    /// shrinks or loses entries, and by registry snapshots) was held, in
+    /// wall time; `None` unless the `lock-stats` feature is on, since timing
+    /// every acquisition costs. Includes time the holder was preempted.
     pub max_lock_hold: Option<core::time::Duration>,
     /// The same in the holder's CPU time (the work done under the lock,
     /// preemption excluded); wall time where the platform has no thread

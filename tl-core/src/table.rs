@@ -88,13 +88,16 @@ impl Table {
         drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(self.slots, self.capacity)) });
     }
 
+    /// Slot `i`, as a pointer: each use dereferences it only for the one
+    /// atomic operation it makes, so no reference outlives the caller's
+    /// guarantee that the table is live.
+    ///
     /// # Safety
     /// `i < capacity`, and the table is live.
     #[inline]
-    unsafe fn slot<'t>(self, i: usize) -> &'t Slot {
-        // SAFETY: guaranteed by the caller; the caller keeps the table live
-        // while it uses the slot.
-        unsafe { &*self.slots.add(i) }
+    unsafe fn slot(self, i: usize) -> *const Slot {
+        // SAFETY: in bounds (caller).
+        unsafe { self.slots.add(i) }
     }
 
     /// The entry in slot `i`, if the slot is not empty, read by the owning
@@ -105,7 +108,7 @@ impl Table {
     #[inline]
     pub(crate) unsafe fn entry_at(self, i: usize) -> Option<NonNull<EntryHeader>> {
         // SAFETY: forwarded from the caller.
-        NonNull::new(sync::load_own(unsafe { self.slot(i) }))
+        NonNull::new(sync::load_own(unsafe { &*self.slot(i) }))
     }
 
     /// # Safety
@@ -116,7 +119,7 @@ impl Table {
     #[inline]
     unsafe fn put(self, i: usize, value: *mut EntryHeader) {
         // SAFETY: guaranteed by the caller.
-        unsafe { self.slot(i) }.store(value, Ordering::Release);
+        unsafe { &*self.slot(i) }.store(value, Ordering::Release);
     }
 
     /// Finds the entry for `id`, with its index.
@@ -213,7 +216,7 @@ impl Table {
     ) -> impl Iterator<Item = NonNull<EntryHeader>> {
         (0..self.capacity).filter_map(move |i| {
             // SAFETY: in bounds; the caller keeps the table live.
-            NonNull::new(unsafe { self.slot(i) }.load(Ordering::Acquire))
+            NonNull::new(unsafe { &*self.slot(i) }.load(Ordering::Acquire))
         })
     }
 }

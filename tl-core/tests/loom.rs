@@ -293,7 +293,7 @@ fn carried_value_races_key_death() {
         let mut task = thread::spawn(move || {
             let mut task = Box::pin(task);
             assert!(poll_once(task.as_mut()).is_pending());
-            tl_core::__private::loom_thread_exit();
+            __private::loom_thread_exit();
             task
         })
         .join()
